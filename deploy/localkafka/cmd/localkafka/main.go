@@ -1,0 +1,46 @@
+// Command localkafka runs the embedded Kafka broker of the local run (kfake
+// with on-disk persistence). Configuration: flags or LOCALKAFKA_* variables.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/eventtarget/eventtarget/deploy/localkafka/internal/broker"
+	pconfig "github.com/eventtarget/eventtarget/platform/config"
+	"github.com/eventtarget/eventtarget/platform/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "localkafka:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, logCfg := broker.DefaultConfig(), logging.Default()
+	fs := flag.NewFlagSet("localkafka", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&cfg.Port, "port", cfg.Port, "port on 127.0.0.1")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder persisting topics, segments and group offsets")
+	fs.BoolVar(&cfg.SyncWrites, "sync-writes", cfg.SyncWrites, "fsync every produced batch")
+	fs.IntVar(&cfg.DefaultPartitions, "default-partitions", cfg.DefaultPartitions, "partitions of topics created without a count")
+	fs.StringVar(&logCfg.Format, "log-format", logCfg.Format, "log format: json or text")
+	fs.StringVar(&logCfg.Level, "log-level", logCfg.Level, "log level: debug, info, warn, error")
+	if err := pconfig.Parse(fs, "LOCALKAFKA", args, getenv); err != nil {
+		return err
+	}
+	if err := errors.Join(cfg.Validate(), logCfg.Validate()); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	return broker.Run(ctx, cfg, logging.New(logCfg, "localkafka", stdout), nil)
+}
