@@ -1,0 +1,21 @@
+package intake_test
+
+import (
+	"testing"
+
+	"github.com/eventtarget/eventtarget/ingest/internal/intake"
+)
+
+// A typical 120-byte event, the size the reference load in ../shared used.
+var typicalEvent = []byte(`{"name":"page_view","data":{"path":"/pricing","referrer":"https://example.com/","ms":1234,"tags":["a","b"]}}`)
+
+func BenchmarkParseEvent(b *testing.B) {
+	lim := intake.DefaultLimits()
+	b.SetBytes(int64(len(typicalEvent)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := intake.ParseEvent(typicalEvent, lim); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
