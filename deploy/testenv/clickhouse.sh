@@ -264,7 +264,8 @@ cmd_start() {
     fi
     if ((SECONDS >= deadline)); then
       et_tail_logs "$LOG" "$ERR_LOG" "$SERVER_LOG" "$RUN/ready-check.log"
-      et_die "the server was not ready within ${START_TIMEOUT}s; still running as pid $pid (clickhouse.sh stop)"
+      cmd_stop
+      et_die "the server was not ready within ${START_TIMEOUT}s; stopped it"
     fi
     sleep 0.2
   done

@@ -265,7 +265,8 @@ cmd_start() {
     fi
     if ((SECONDS >= deadline)); then
       et_tail_logs "$LOG" "$RUN/ready-check.log"
-      et_die "the broker was not ready within ${START_TIMEOUT}s (phase: $phase); still running as pid $pid (kafka.sh stop)"
+      cmd_stop
+      et_die "the broker was not ready within ${START_TIMEOUT}s (phase: $phase); stopped it"
     fi
     sleep 0.5
   done
