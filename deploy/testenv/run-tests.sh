@@ -44,7 +44,7 @@ step "go test (race detector on) against kfake, Apache Kafka at $ET_TEST_KAFKA_B
 # -v shows every test and subtest by name (the integration tests name their
 # broker: .../kfake and .../apache-kafka); the RUN/PAUSE/CONT chatter is dropped.
 set +e
-go test -race -count=1 -v -timeout 20m "${MODULES[@]}" 2>&1 | grep -vE '^=== (RUN|PAUSE|CONT|NAME)'
+go test -race -count=1 -v -timeout 20m "${MODULES[@]}" 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT|NAME)'
 status="${PIPESTATUS[0]}"
 set -e
 if [ "$status" -ne 0 ]; then
