@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventtarget/eventtarget/enricher/internal/geo"
 	"github.com/eventtarget/eventtarget/enricher/internal/processor"
+	"github.com/eventtarget/eventtarget/platform/kafkatest"
 	"github.com/eventtarget/eventtarget/schemas/event"
 )
 
@@ -42,10 +43,10 @@ func rawRecord(t *testing.T, topic, ip string) (*kgo.Record, uuid.UUID) {
 	return &kgo.Record{Topic: topic, Key: []byte(ev.ID.String()), Value: ev.AppendJSON(nil), Timestamp: ev.ReceivedAt.Time}, ev.ID
 }
 
-func newProcessor(t *testing.T, b backend, raw, enriched, dlq, group string, resolve processor.Resolver, version uint32) *processor.Processor {
+func newProcessor(t *testing.T, b kafkatest.Backend, raw, enriched, dlq, group string, resolve processor.Resolver, version uint32) *processor.Processor {
 	t.Helper()
 	p, err := processor.New(processor.Config{
-		Brokers: b.brokers, RawTopic: raw, Topics: processor.Topics{Enriched: enriched, DLQ: dlq},
+		Brokers: b.Brokers, RawTopic: raw, Topics: processor.Topics{Enriched: enriched, DLQ: dlq},
 		Group: group, TransactionalID: group + ".txn", EnrichmentVersion: version, MaxBatch: 100,
 		TransactionTimeout: 30 * time.Second, SessionTimeout: 6 * time.Second,
 		StartOffset: kgo.NewOffset().AtStart(),
@@ -57,9 +58,9 @@ func newProcessor(t *testing.T, b backend, raw, enriched, dlq, group string, res
 }
 
 func TestIntegrationEnrichesEachEventOnceAndDeadLettersPoison(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	kafkatest.Run(t, func(t *testing.T, b kafkatest.Backend) {
 		raw, enriched, dlq, group := names(t)
-		createTopics(t, b, 3, raw, enriched, dlq)
+		b.CreateTopics(t, 3, raw, enriched, dlq)
 		want := map[uuid.UUID]event.GeoStatus{}
 		var recs []*kgo.Record
 		for i := range 30 {
@@ -76,7 +77,7 @@ func TestIntegrationEnrichesEachEventOnceAndDeadLettersPoison(t *testing.T) {
 		}
 		poison := &kgo.Record{Topic: raw, Key: []byte("bad"), Value: []byte(`{"schema_version":1,"id":`),
 			Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("fuzzer")}}}
-		produce(t, b, append(recs, poison)...)
+		b.Produce(t, append(recs, poison)...)
 
 		chain := geo.NewChain(geo.ChainConfig{CacheSize: 100, CacheTTL: time.Hour}, nil, table{netip.MustParseAddr("81.2.69.142"): london}, quiet())
 		p := newProcessor(t, b, raw, enriched, dlq, group, chain, 1)
@@ -84,8 +85,8 @@ func TestIntegrationEnrichesEachEventOnceAndDeadLettersPoison(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- p.Run(ctx, time.Second) }()
 
-		got := readCommitted(t, b, enriched, len(want), 30*time.Second)
-		dead := readCommitted(t, b, dlq, 1, 10*time.Second)
+		got := b.ReadCommitted(t, enriched, len(want), 30*time.Second)
+		dead := b.ReadCommitted(t, dlq, 1, 10*time.Second)
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatalf("Run: %v", err)
@@ -138,6 +139,12 @@ func TestIntegrationEnrichesEachEventOnceAndDeadLettersPoison(t *testing.T) {
 		if n := p.Stats.Enriched.Load(); n != int64(len(want)) {
 			t.Errorf("stats: enriched %d", n)
 		}
-		t.Logf("%s: %d enriched, 1 dead-lettered: %s", b.name, len(got), fmt.Sprint(p.Stats.LogValue()))
+		t.Logf("%s: %d enriched, 1 dead-lettered: %s", b.Name, len(got), fmt.Sprint(p.Stats.LogValue()))
 	})
+}
+
+// names gives each test its own topics and group on the shared real broker.
+func names(t *testing.T) (raw, enriched, dlq, group string) {
+	n := kafkatest.UniqueName(t)
+	return "it.raw." + n, "it.enriched." + n, "it.dlq." + n, "it.group." + n
 }

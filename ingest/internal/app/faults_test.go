@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/eventtarget/eventtarget/platform/kafkatest"
 )
 
 type errorAnswer struct {
@@ -34,20 +36,20 @@ func decodeError(t *testing.T, b []byte) errorAnswer {
 
 // holdProduce makes the fake broker hold produce requests until release is
 // closed; started receives a value when the first one arrives.
-func holdProduce(b backend) (started chan struct{}, release chan struct{}) {
+func holdProduce(b kafkatest.Backend) (started chan struct{}, release chan struct{}) {
 	started, release = make(chan struct{}, 1), make(chan struct{})
 	var once sync.Once
-	b.fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		b.fake.KeepControl()
+	b.Fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		b.Fake.KeepControl()
 		once.Do(func() { started <- struct{}{} })
-		b.fake.SleepControl(func() { <-release })
+		b.Fake.SleepControl(func() { <-release })
 		return nil, nil, false
 	})
 	return started, release
 }
 
 func TestIntegrationKafkaDownAnswers503Promptly(t *testing.T) {
-	b := newFake(t)
+	b := kafkatest.NewFake(t)
 	cfg := testConfig(b, uniqueTopic(t))
 	cfg.Kafka.Timeout = time.Second
 	cfg.ShutdownTimeout = 2 * time.Second // the flush cannot succeed with the broker gone
@@ -55,7 +57,7 @@ func TestIntegrationKafkaDownAnswers503Promptly(t *testing.T) {
 	if resp, rb := post(t, in.url+"/api/events/", "application/json", strings.NewReader(`{"name":"before"}`), nil); resp.StatusCode != http.StatusCreated {
 		t.Fatalf("status %d: %s", resp.StatusCode, rb)
 	}
-	b.fake.Close()
+	b.Fake.Close()
 
 	start := time.Now()
 	resp, rb := post(t, in.url+"/api/events/", "application/json", strings.NewReader(`{"name":"after"}`), nil)
@@ -88,7 +90,7 @@ func TestIntegrationKafkaDownAnswers503Promptly(t *testing.T) {
 }
 
 func TestIntegrationKafkaSlowAckHitsDeadline(t *testing.T) {
-	b := newFake(t)
+	b := kafkatest.NewFake(t)
 	cfg := testConfig(b, uniqueTopic(t))
 	cfg.Kafka.Timeout = 500 * time.Millisecond
 	in := startIngest(t, cfg)
@@ -106,7 +108,7 @@ func TestIntegrationKafkaSlowAckHitsDeadline(t *testing.T) {
 }
 
 func TestIntegrationKafkaFullBufferAnswers503AtOnce(t *testing.T) {
-	b := newFake(t)
+	b := kafkatest.NewFake(t)
 	cfg := testConfig(b, uniqueTopic(t))
 	cfg.Kafka.MaxBufferedRecords = 1
 	in := startIngest(t, cfg)
@@ -139,7 +141,7 @@ func TestIntegrationKafkaFullBufferAnswers503AtOnce(t *testing.T) {
 }
 
 func TestIntegrationGracefulShutdownFinishesInFlight(t *testing.T) {
-	b := newFake(t)
+	b := kafkatest.NewFake(t)
 	in := startIngest(t, testConfig(b, uniqueTopic(t)))
 	started, release := holdProduce(b)
 
@@ -195,7 +197,7 @@ func TestIntegrationGracefulShutdownFinishesInFlight(t *testing.T) {
 }
 
 func TestIntegrationHTTPErrors(t *testing.T) {
-	b := newFake(t)
+	b := kafkatest.NewFake(t)
 	cfg := testConfig(b, uniqueTopic(t))
 	cfg.Limits.MaxBodyBytes = 4096
 	cfg.Limits.MaxBatchBytes = 8192
@@ -265,7 +267,7 @@ func TestIntegrationHTTPErrors(t *testing.T) {
 }
 
 func TestIntegrationUntrustedPeerCannotSpoofIP(t *testing.T) {
-	b := newFake(t)
+	b := kafkatest.NewFake(t)
 	cfg := testConfig(b, uniqueTopic(t))
 	cfg.TrustedProxies = nil
 	in := startIngest(t, cfg)

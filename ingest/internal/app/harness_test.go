@@ -2,23 +2,19 @@ package app_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 
 	"github.com/eventtarget/eventtarget/ingest/internal/app"
 	"github.com/eventtarget/eventtarget/ingest/internal/config"
+	"github.com/eventtarget/eventtarget/platform/kafkatest"
 )
 
 func TestMain(m *testing.M) {
@@ -29,61 +25,7 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// backend is a Kafka the tests run against: kfake in-process, or the real
-// Apache Kafka broker the test command starts (ET_TEST_KAFKA_BROKERS).
-type backend struct {
-	name    string
-	brokers []string
-	fake    *kfake.Cluster // nil for the real broker
-}
-
-func newFake(t *testing.T) backend {
-	t.Helper()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return backend{name: "kfake", brokers: c.ListenAddrs(), fake: c}
-}
-
-// backends returns kfake and, when configured, the real broker. The test
-// command sets ET_TEST_REQUIRE_REAL_KAFKA=1 so that a missing broker fails
-// the run instead of silently testing less.
-func backends(t *testing.T) []func(*testing.T) backend {
-	t.Helper()
-	out := []func(*testing.T) backend{newFake}
-	if addr := os.Getenv("ET_TEST_KAFKA_BROKERS"); addr != "" {
-		out = append(out, func(*testing.T) backend {
-			return backend{name: "apache-kafka", brokers: strings.Split(addr, ",")}
-		})
-	} else if os.Getenv("ET_TEST_REQUIRE_REAL_KAFKA") == "1" {
-		t.Fatal("ET_TEST_REQUIRE_REAL_KAFKA=1 but ET_TEST_KAFKA_BROKERS is not set")
-	} else {
-		t.Log("ET_TEST_KAFKA_BROKERS not set: running against kfake only")
-	}
-	return out
-}
-
-func forEachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
-	for _, mk := range backends(t) {
-		b := mk(t)
-		t.Run(b.name, func(t *testing.T) { fn(t, b) })
-	}
-}
-
-var unsafeTopicChars = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
-
-// uniqueTopic keeps tests on the shared real broker apart.
-func uniqueTopic(t *testing.T) string {
-	var r [4]byte
-	_, _ = rand.Read(r[:])
-	name := unsafeTopicChars.ReplaceAllString(t.Name(), "_")
-	if len(name) > 180 {
-		name = name[:180]
-	}
-	return "it." + name + "." + hex.EncodeToString(r[:])
-}
+func uniqueTopic(t *testing.T) string { return "it." + kafkatest.UniqueName(t) }
 
 type ingest struct {
 	url   string
@@ -91,10 +33,10 @@ type ingest struct {
 	stop  func() error
 }
 
-func testConfig(b backend, topic string) config.Config {
+func testConfig(b kafkatest.Backend, topic string) config.Config {
 	cfg := config.Default()
 	cfg.ListenAddr = "127.0.0.1:0"
-	cfg.Kafka.Brokers = b.brokers
+	cfg.Kafka.Brokers = b.Brokers
 	cfg.Kafka.Topic = topic
 	cfg.Kafka.Partitions = 3
 	cfg.Kafka.Timeout = 3 * time.Second
@@ -146,37 +88,10 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// readTopic consumes the topic from the start until want records arrived or
-// the deadline passed, and returns what it read.
-func readTopic(t *testing.T, b backend, topic string, want int) []*kgo.Record {
+// readTopic reads the topic from the start until want records arrived.
+func readTopic(t *testing.T, b kafkatest.Backend, topic string, want int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(b.brokers...),
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var recs []*kgo.Record
-	for len(recs) < want && ctx.Err() == nil {
-		fs := cl.PollFetches(ctx)
-		fs.EachError(func(_ string, _ int32, err error) {
-			if ctx.Err() == nil {
-				t.Errorf("fetch: %v", err)
-			}
-		})
-		recs = append(recs, fs.Records()...)
-	}
-	// Read a little longer to catch records that should not be there.
-	extra, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel2()
-	recs = append(recs, cl.PollFetches(extra).Records()...)
-	return recs
+	return b.ReadCommitted(t, topic, want, 30*time.Second)
 }
 
 func post(t *testing.T, url, contentType string, body io.Reader, header map[string]string) (*http.Response, []byte) {

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventtarget/eventtarget/ingest/internal/api"
+	"github.com/eventtarget/eventtarget/platform/kafkatest"
 	"github.com/eventtarget/eventtarget/schemas/event"
 )
 
@@ -62,7 +63,7 @@ func checkRecord(t *testing.T, r *kgo.Record, c created, wantData, wantIP, wantU
 }
 
 func TestIntegrationKafkaSingleEvent(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	kafkatest.Run(t, func(t *testing.T, b kafkatest.Backend) {
 		in := startIngest(t, testConfig(b, uniqueTopic(t)))
 		data := `{"plan": "pro",  "seats":[1, 2.5e3], "note":"caf\u00e9 \"x\""}`
 		cases := []struct {
@@ -133,7 +134,7 @@ func TestIntegrationKafkaSingleEvent(t *testing.T) {
 }
 
 func TestIntegrationKafkaBatch(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	kafkatest.Run(t, func(t *testing.T, b kafkatest.Backend) {
 		in := startIngest(t, testConfig(b, uniqueTopic(t)))
 		var want []string
 		check := func(name, contentType, body string, wantStatus, wantAccepted int, wantItemStatus []int) {
@@ -185,7 +186,7 @@ func TestIntegrationKafkaBatch(t *testing.T) {
 // TestIntegrationKafkaEveryAckIsDurable posts concurrently and checks that
 // every event answered 201 is in the topic exactly once.
 func TestIntegrationKafkaEveryAckIsDurable(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	kafkatest.Run(t, func(t *testing.T, b kafkatest.Backend) {
 		in := startIngest(t, testConfig(b, uniqueTopic(t)))
 		const workers, perWorker = 16, 125
 		var mu sync.Mutex
@@ -232,12 +233,12 @@ func TestIntegrationKafkaEveryAckIsDurable(t *testing.T) {
 		if len(recs) != len(acked) {
 			t.Errorf("topic holds %d records for %d acknowledged events", len(recs), len(acked))
 		}
-		t.Logf("%s: %d events acknowledged, %d in topic %s", b.name, len(acked), len(recs), in.topic)
+		t.Logf("%s: %d events acknowledged, %d in topic %s", b.Name, len(acked), len(recs), in.topic)
 	})
 }
 
 func TestIntegrationKafkaClientUUIDRetry(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, b backend) {
+	kafkatest.Run(t, func(t *testing.T, b kafkatest.Backend) {
 		in := startIngest(t, testConfig(b, uniqueTopic(t)))
 		const id = "0190a3c4-1d2e-7f00-8000-00000000abcd"
 		for range 2 {

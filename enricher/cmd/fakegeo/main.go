@@ -1,0 +1,74 @@
+// Command fakegeo serves a fake of the remote geolocation APIs (geoip-api
+// and ip-api.com) for local runs and end-to-end tests, which steer it
+// through its /control/ endpoints (see package fakegeo). Configuration:
+// flags or FAKEGEO_* environment variables; see -help.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/eventtarget/eventtarget/enricher/internal/fakegeo"
+	pconfig "github.com/eventtarget/eventtarget/platform/config"
+	"github.com/eventtarget/eventtarget/platform/httpserver"
+	"github.com/eventtarget/eventtarget/platform/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "fakegeo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	listen, tableFile, logCfg := "127.0.0.1:8090", "", logging.Default()
+	fs := flag.NewFlagSet("fakegeo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&listen, "listen-addr", listen, "HTTP listen address")
+	fs.StringVar(&tableFile, "table", tableFile, "JSON file of entries to answer from instead of the built-in sample")
+	fs.StringVar(&logCfg.Format, "log-format", logCfg.Format, "log format: json or text")
+	fs.StringVar(&logCfg.Level, "log-level", logCfg.Level, "log level: debug, info, warn, error")
+	if err := pconfig.Parse(fs, "FAKEGEO", args, getenv); err != nil {
+		return err
+	}
+	if err := logCfg.Validate(); err != nil {
+		return err
+	}
+	log := logging.New(logCfg, "fakegeo", stdout)
+
+	table := fakegeo.SampleTable()
+	if tableFile != "" {
+		f, err := os.Open(tableFile)
+		if err != nil {
+			return fmt.Errorf("-table: %w", err)
+		}
+		table, err = fakegeo.ReadTable(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("-table %s: %w", tableFile, err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return fmt.Errorf("-listen-addr: %w", err)
+	}
+	log.Info("fake geolocation API", "entries", len(table))
+	srv := &http.Server{Handler: fakegeo.New(table), ReadHeaderTimeout: 5 * time.Second}
+	return httpserver.Serve(ctx, srv, ln, 5*time.Second, log)
+}
