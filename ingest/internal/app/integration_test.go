@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventtarget/eventtarget/ingest/internal/api"
+	"github.com/eventtarget/eventtarget/ingest/internal/config"
 	"github.com/eventtarget/eventtarget/platform/kafkatest"
 	"github.com/eventtarget/eventtarget/schemas/event"
 )
@@ -64,7 +65,9 @@ func checkRecord(t *testing.T, r *kgo.Record, c created, wantData, wantIP, wantU
 
 func TestIntegrationKafkaSingleEvent(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, b kafkatest.Backend) {
-		in := startIngest(t, testConfig(b, uniqueTopic(t)))
+		cfg := testConfig(b, uniqueTopic(t))
+		cfg.Kafka.Compression = config.Default().Kafka.Compression
+		in := startIngest(t, cfg)
 		data := `{"plan": "pro",  "seats":[1, 2.5e3], "note":"caf\u00e9 \"x\""}`
 		cases := []struct {
 			name, body, encoding, wantData, wantIP string
@@ -189,6 +192,10 @@ func TestIntegrationKafkaEveryAckIsDurable(t *testing.T) {
 	kafkatest.Run(t, func(t *testing.T, b kafkatest.Backend) {
 		in := startIngest(t, testConfig(b, uniqueTopic(t)))
 		const workers, perWorker = 16, 125
+		// Keep-alive for every worker: the default keeps 2 idle connections
+		// per host, and re-dialling would dominate the test's time.
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+		defer client.CloseIdleConnections()
 		var mu sync.Mutex
 		acked := map[string]bool{}
 		var wg sync.WaitGroup
@@ -198,7 +205,7 @@ func TestIntegrationKafkaEveryAckIsDurable(t *testing.T) {
 				defer wg.Done()
 				for i := range perWorker {
 					body := fmt.Sprintf(`{"name":"load","data":{"w":%d,"i":%d}}`, w, i)
-					resp, err := http.Post(in.url+"/api/events/", "application/json", strings.NewReader(body))
+					resp, err := client.Post(in.url+"/api/events/", "application/json", strings.NewReader(body))
 					if err != nil {
 						t.Error(err)
 						return
