@@ -3,8 +3,10 @@
 # (Debian's clickhouse-server package; no systemd, no service).
 #
 #   clickhouse.sh install   apt-get install clickhouse-server/-client if missing
-#   clickhouse.sh start     install if needed, wipe data, start, wait until ready
+#   clickhouse.sh start     install if needed, wipe data (unless ET_TEST_CLICKHOUSE_KEEP_DATA=1),
+#                           start, wait until ready
 #   clickhouse.sh stop      SIGTERM, up to 20 s, then SIGKILL; never fails
+#   clickhouse.sh kill      SIGKILL at once, as a crash (outage tests)
 #   clickhouse.sh restart   stop + start
 #   clickhouse.sh status    exit 0 when running, 3 when not
 #   clickhouse.sh client [ARGS]   clickhouse-client against the test server
@@ -228,7 +230,10 @@ cmd_start() {
   done
 
   write_config
-  rm -rf "$DATA"
+  # ET_TEST_CLICKHOUSE_KEEP_DATA=1 restarts on the existing data (outage tests).
+  if [ "${ET_TEST_CLICKHOUSE_KEEP_DATA:-0}" != 1 ]; then
+    rm -rf "$DATA"
+  fi
   mkdir -p "$DATA/tmp" "$DATA/user_files" "$DATA/format_schemas"
   rm -f "$SERVER_LOG" "$ERR_LOG"
 
@@ -300,6 +305,7 @@ case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
+  kill) et_stop "$PIDFILE" "--config-file=$CONFIG" 0 ;; # a crash, for outage tests
   restart) cmd_stop; cmd_start ;;
   status) cmd_status ;;
   client) shift; installed || cmd_install; exec "$CLIENT_BIN" --host 127.0.0.1 --port "$TCP_PORT" "$@" ;;

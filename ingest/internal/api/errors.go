@@ -1,7 +1,6 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -13,20 +12,13 @@ import (
 	"github.com/eventtarget/eventtarget/ingest/internal/publish"
 )
 
-// errorBody is every error answer: {"error": {"code", "message", "field"}}.
-// Field errors also carry the original app's shape, {"<field>": ["<message>"]},
-// so clients written against it keep reading their errors. A 503 carries the
-// event's uuid in error.uuid: retrying with it cannot create a duplicate.
+// errorBody is the shared error answer; a 503 carries the event's uuid in
+// error.uuid: retrying with it cannot create a duplicate.
 func errorBody(e *intake.Error, id uuid.UUID) []byte {
 	if id != uuid.Nil {
 		e.UUID = id.String()
 	}
-	body := map[string]any{"error": e}
-	if e.Field != "" {
-		body[e.Field] = []string{e.Message}
-	}
-	b, _ := json.Marshal(body)
-	return b
+	return e.Body()
 }
 
 func writeError(c *gin.Context, e *intake.Error) {

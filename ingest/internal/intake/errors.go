@@ -3,21 +3,16 @@
 // event shape and checks every field. It knows nothing of Kafka or gin.
 package intake
 
-import "net/http"
+import (
+	"net/http"
 
-// Error is a client mistake, with the HTTP status and a stable code to answer with.
-type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Field   string `json:"field,omitempty"`
-	Message string `json:"message"`
-	// UUID, on 503 answers, is the event's id: retrying with it cannot
-	// create a duplicate, whether or not the first attempt landed.
-	UUID string `json:"uuid,omitempty"`
-}
+	"github.com/eventtarget/eventtarget/platform/apierror"
+)
 
-func (e *Error) Error() string { return e.Code + ": " + e.Message }
+// Error is a client mistake, with the HTTP status and a stable code to
+// answer with: the error body every Event Target API shares.
+type Error = apierror.Error
 
 func badRequest(code, field, msg string) *Error {
-	return &Error{Status: http.StatusBadRequest, Code: code, Field: field, Message: msg}
+	return apierror.New(http.StatusBadRequest, code, field, msg)
 }

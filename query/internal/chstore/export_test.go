@@ -1,0 +1,4 @@
+package chstore
+
+// NewLegacyTransport lets the external tests drive the shim directly.
+var NewLegacyTransport = newLegacyTransport

@@ -1,0 +1,188 @@
+package loader_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/eventtarget/eventtarget/platform/kafkatest"
+	"github.com/eventtarget/eventtarget/query/internal/chstore"
+	"github.com/eventtarget/eventtarget/query/internal/chtest"
+	"github.com/eventtarget/eventtarget/query/internal/loader"
+	"github.com/eventtarget/eventtarget/query/internal/store"
+	"github.com/eventtarget/eventtarget/schemas/event"
+)
+
+func rawEvent(i int) event.RawEvent {
+	return event.RawEvent{SchemaVersion: 1, ID: uuid.Must(uuid.NewV7()), Name: "load", Data: json.RawMessage(`{"i":` + itoa(i) + `}`),
+		ReceivedAt: event.NewTimestamp(time.Now()), SourceIP: "81.2.69.142", UserAgent: "test"}
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func enrichedOf(r event.RawEvent) event.EnrichedEvent {
+	city := "London"
+	return event.EnrichedEvent{RawEvent: r, City: &city, GeoSource: event.GeoSourceMMDB, GeoStatus: event.GeoStatusResolved,
+		EnrichedAt: event.NewTimestamp(time.Now()), EnrichmentVersion: 1}
+}
+
+type topics struct{ raw, enriched string }
+
+func startLoader(t *testing.T, b kafkatest.Backend, tp topics, dest loader.Inserter) *loader.Loader {
+	t.Helper()
+	cfg := loader.DefaultConfig()
+	cfg.Brokers, cfg.RawTopic, cfg.EnrichedTopic = b.Brokers, tp.raw, tp.enriched
+	cfg.Group = "loader." + kafkatest.UniqueName(t)
+	cfg.BatchRows, cfg.BatchLinger = 500, 100*time.Millisecond
+	cfg.InitialBackoff, cfg.MaxBackoff, cfg.SessionTimeout = 100*time.Millisecond, time.Second, 6*time.Second
+	l, err := loader.New(cfg, dest, chtest.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("loader: %v", err)
+		}
+		l.Close()
+	})
+	return l
+}
+
+func newTopics(t *testing.T, b kafkatest.Backend) topics {
+	n := kafkatest.UniqueName(t)
+	tp := topics{raw: "load.raw." + n, enriched: "load.enriched." + n}
+	b.CreateTopics(t, 3, tp.raw, tp.enriched)
+	return tp
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestIntegrationLoaderLoadsBothTopics(t *testing.T) {
+	kafkatest.Run(t, func(t *testing.T, b kafkatest.Backend) {
+		_, s, _ := chtest.Open(t)
+		tp := newTopics(t, b)
+		var recs []*kgo.Record
+		const n = 1200
+		enrichedIDs := map[uuid.UUID]bool{}
+		for i := range n {
+			r := rawEvent(i)
+			recs = append(recs, &kgo.Record{Topic: tp.raw, Key: []byte(r.ID.String()), Value: r.AppendJSON(nil)})
+			if i%2 == 0 {
+				e := enrichedOf(r)
+				recs = append(recs, &kgo.Record{Topic: tp.enriched, Key: []byte(r.ID.String()), Value: e.AppendJSON(nil)})
+				enrichedIDs[r.ID] = true
+			}
+		}
+		recs = append(recs, &kgo.Record{Topic: tp.raw, Value: []byte("not an envelope")})
+		b.Produce(t, recs...)
+		l := startLoader(t, b, tp, s)
+
+		waitFor(t, "every record loaded", 60*time.Second, func() bool {
+			return l.Stats.Rows.Load() == int64(n+len(enrichedIDs))
+		})
+		rows, err := s.List(context.Background(), store.Filter{}, nil, 0, n+10)
+		if err != nil || len(rows) != n {
+			t.Fatalf("list: %d rows, %v", len(rows), err)
+		}
+		for _, r := range rows {
+			if want := uint32(0); enrichedIDs[r.ID] {
+				want = 1
+				if r.Version != want || r.City == nil {
+					t.Fatalf("%s: version %d, want the enriched one", r.ID, r.Version)
+				}
+			} else if r.Version != want {
+				t.Fatalf("%s: version %d, want raw", r.ID, r.Version)
+			}
+		}
+		waitFor(t, "the poison record counted", 10*time.Second, func() bool { return l.Stats.Skipped.Load() == 1 })
+	})
+}
+
+// TestIntegrationLoaderSurvivesClickHouseOutage kills a private ClickHouse
+// server in the middle of a stream, restarts it on the same data a few
+// seconds later, and checks every event is stored exactly once.
+func TestIntegrationLoaderSurvivesClickHouseOutage(t *testing.T) {
+	srv := chtest.StartServer(t, "19100", "18200")
+	cfg := srv.Config
+	cfg.Database = "outage"
+	ctx := context.Background()
+	if err := chstore.EnsureDatabase(ctx, cfg, chtest.Quiet()); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := chstore.Open(ctx, cfg, chtest.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ch.Close()
+	if err := store.Migrate(ctx, ch.Conn(), chtest.Quiet()); err != nil {
+		t.Fatal(err)
+	}
+	s := store.New(ch.Conn())
+
+	b := kafkatest.NewFake(t)
+	tp := newTopics(t, b)
+	l := startLoader(t, b, tp, s)
+	prod := b.Client(t, kgo.DefaultProduceTopic(tp.raw))
+	const n = 3000
+	// One event first, so that the stream starts once the loader has joined
+	// its group and most of it arrives during the outage.
+	first := rawEvent(-1)
+	b.Produce(t, &kgo.Record{Topic: tp.raw, Key: []byte(first.ID.String()), Value: first.AppendJSON(nil)})
+	waitFor(t, "the loader to start", 30*time.Second, func() bool { return l.Stats.Rows.Load() == 1 })
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range n - 1 {
+			r := rawEvent(i)
+			prod.Produce(ctx, &kgo.Record{Key: []byte(r.ID.String()), Value: r.AppendJSON(nil)}, nil)
+			if i%100 == 99 {
+				time.Sleep(300 * time.Millisecond) // a stream over ~9 s: most of it arrives during the outage
+			}
+		}
+		_ = prod.Flush(ctx)
+	}()
+
+	waitFor(t, "some rows loaded", 30*time.Second, func() bool { return l.Stats.Rows.Load() > 300 })
+	loadedAtStop := l.Stats.Rows.Load()
+	stopAt := time.Now()
+	srv.Kill(t)
+	t.Logf("clickhouse killed in %v", time.Since(stopAt).Round(time.Millisecond))
+	time.Sleep(4 * time.Second) // the stream goes on; inserts fail and are retried
+	retries := l.Stats.Retries.Load()
+	srv.Restart(t)
+	<-sent
+
+	waitFor(t, "every event stored", 90*time.Second, func() bool {
+		c, err := s.Count(ctx, store.Filter{})
+		return err == nil && c == n
+	})
+	var distinct, total uint64
+	if err := ch.Conn().QueryRow(ctx, "SELECT uniqExact(id), count() FROM events FINAL").Scan(&distinct, &total); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("sent %d; loaded %d before the stop; %d failed inserts retried during it; stored %d distinct, %d rows after FINAL",
+		n, loadedAtStop, retries, distinct, total)
+	if distinct != n || total != n {
+		t.Fatalf("want %d events once each, got %d distinct in %d rows", n, distinct, total)
+	}
+	if retries == 0 {
+		t.Error("no insert failed while ClickHouse was down: the outage was not exercised")
+	}
+}
