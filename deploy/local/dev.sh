@@ -5,6 +5,10 @@
 #   enricher (health on 127.0.0.1:8003): events.raw -> events.enriched,
 #     geolocating with DB-IP City Lite (fetched into .cache/geoip on first
 #     run) and, if ENRICHER_GEO_API is set (ip-api or geoip-api), a remote API
+#   ClickHouse (Debian's package, installed if absent) on 127.0.0.1:9000 / 8123,
+#     data in .data/clickhouse
+#   loader (health on 127.0.0.1:8004): both topics -> ClickHouse
+#   query on http://127.0.0.1:8002 (GET /api/events/, /api/events/<uuid>/, /api/docs/)
 # Logs from every process stream here, prefixed by name. Ctrl-C stops
 # everything gracefully; data stays in .data/ for the next start.
 set -euo pipefail
@@ -15,6 +19,7 @@ DATA="${ET_DATA_DIR:-$ROOT/.data}"
 mkdir -p "$DATA"
 
 PIDS=()
+CLICKHOUSE_ENV=(ET_TESTENV_DIR="$DATA" ET_TEST_CLICKHOUSE_TCP_PORT=9000 ET_TEST_CLICKHOUSE_HTTP_PORT=8123 ET_TEST_CLICKHOUSE_KEEP_DATA=1)
 stop_all() {
   trap - INT TERM EXIT
   echo "dev: stopping ${#PIDS[@]} processes"
@@ -22,6 +27,7 @@ stop_all() {
     kill -TERM "${PIDS[$i]}" 2>/dev/null || true
     wait "${PIDS[$i]}" 2>/dev/null || true
   done
+  env "${CLICKHOUSE_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" stop || true
   echo "dev: stopped; data kept in $DATA"
   exit 0
 }
@@ -47,7 +53,11 @@ wait_port() {
   exit 1
 }
 
-export LOCALKAFKA_LOG_FORMAT=text INGEST_LOG_FORMAT=text ENRICHER_LOG_FORMAT=text
+export LOCALKAFKA_LOG_FORMAT=text INGEST_LOG_FORMAT=text ENRICHER_LOG_FORMAT=text LOADER_LOG_FORMAT=text QUERY_LOG_FORMAT=text
+
+# ClickHouse keeps its data between runs (KEEP_DATA); the script installs
+# Debian's clickhouse-server when it is missing.
+env "${CLICKHOUSE_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" start
 
 # The local geolocation database: fetched once; offline, the run goes on
 # without it (events are then enriched as unresolved, and can be replayed).
@@ -66,6 +76,12 @@ start enricher env ENRICHER_KAFKA_BROKERS=127.0.0.1:9092 ENRICHER_HEALTH_ADDR=12
   ENRICHER_GEO_API="${ENRICHER_GEO_API:-none}" ENRICHER_MMDB_PATHS="$MMDB_PATHS" \
   ENRICHER_INSTANCE_ID=local ENRICHER_TRANSACTIONAL_ID=event-target-enricher-local "$BIN/enricher"
 wait_port 8003 enricher
+CH=(LOADER_CLICKHOUSE_NATIVE_ADDR=127.0.0.1:9000 LOADER_CLICKHOUSE_HTTP_ADDR=127.0.0.1:8123)
+start loader env "${CH[@]}" LOADER_KAFKA_BROKERS=127.0.0.1:9092 LOADER_HEALTH_ADDR=127.0.0.1:8004 "$BIN/loader"
+wait_port 8004 loader
+start query env QUERY_CLICKHOUSE_NATIVE_ADDR=127.0.0.1:9000 QUERY_CLICKHOUSE_HTTP_ADDR=127.0.0.1:8123 \
+  QUERY_LISTEN_ADDR=127.0.0.1:8002 "$BIN/query"
+wait_port 8002 query
 
 cat <<MSG
 
@@ -75,6 +91,10 @@ cat <<MSG
     batch:         http://127.0.0.1:8000/api/events/batch
     health:        http://127.0.0.1:8000/healthz   http://127.0.0.1:8000/readyz
     enricher:      http://127.0.0.1:8003/readyz (events.raw -> events.enriched)
+    query:         curl http://127.0.0.1:8002/api/events/<uuid>/   (list: /api/events/?country_iso=GB)
+    API docs:      http://127.0.0.1:8002/api/docs/
+    ClickHouse:    clickhouse-client --port 9000 -q 'SELECT * FROM events_latest LIMIT 5'
+    loader:        http://127.0.0.1:8004/readyz (both topics -> ClickHouse)
     Kafka:         127.0.0.1:9092 (topics events.raw, events.enriched, events.dlq), data in $DATA
     Try a client IP by hand (loopback is a trusted proxy): add -H 'X-Forwarded-For: 81.2.69.142'
     Re-enrich history:  bin/enricher replay -from earliest

@@ -9,29 +9,19 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/eventtarget/eventtarget/enricher/internal/app"
 	"github.com/eventtarget/eventtarget/enricher/internal/config"
 	"github.com/eventtarget/eventtarget/enricher/internal/replay"
+	"github.com/eventtarget/eventtarget/platform/cli"
 	"github.com/eventtarget/eventtarget/platform/logging"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "enricher:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("enricher", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "replay" {

@@ -6,34 +6,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/eventtarget/eventtarget/enricher/internal/fakegeo"
+	"github.com/eventtarget/eventtarget/platform/cli"
 	pconfig "github.com/eventtarget/eventtarget/platform/config"
 	"github.com/eventtarget/eventtarget/platform/httpserver"
 	"github.com/eventtarget/eventtarget/platform/logging"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
-		}
-		fmt.Fprintln(os.Stderr, "fakegeo:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("fakegeo", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	listen, tableFile, logCfg := "127.0.0.1:8090", "", logging.Default()

@@ -39,7 +39,9 @@ func testConfig(b kafkatest.Backend, topic string) config.Config {
 	cfg.Kafka.Brokers = b.Brokers
 	cfg.Kafka.Topic = topic
 	cfg.Kafka.Partitions = 3
-	cfg.Kafka.Timeout = 3 * time.Second
+	// Generous: these tests assert durability, not latency, and a loaded CI
+	// machine can slow the JVM broker; the fault tests set their own deadlines.
+	cfg.Kafka.Timeout = 10 * time.Second
 	// lz4 under the race detector costs ~200 ms per batch; TestIntegrationKafkaSingleEvent
 	// keeps the default codec so that compressed production stays tested.
 	cfg.Kafka.Compression = "none"

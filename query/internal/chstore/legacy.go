@@ -17,7 +17,8 @@ import (
 )
 
 // legacyTransport lets clickhouse-go's HTTP protocol work against ClickHouse
-// 18.16 (and, by the same reasoning, 19.x). It was written against
+// 18.16 (19.x lacks the same things, but no 19.x was at hand to test). It
+// was written against
 // clickhouse-go v2.51.0 (conn_http.go, conn_http_query.go,
 // conn_http_batch.go) and measured against Debian's 18.16.1: after a client
 // upgrade, run the tests of this package against 18.16 again.
@@ -44,7 +45,9 @@ import (
 //     two missing columns empty.
 //
 // Batch inserts (INSERT … FORMAT Native in the URL, a revision-0 Native
-// block in the body) need nothing else: 18.16 reads them as they are.
+// block in the body) need nothing else: 18.16 reads them as they are. The
+// only other change: the connect check's connection is not kept alive (see
+// RoundTrip).
 type legacyTransport struct {
 	next http.RoundTripper
 }

@@ -8,23 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/eventtarget/eventtarget/deploy/localkafka/internal/broker"
+	"github.com/eventtarget/eventtarget/platform/cli"
 	pconfig "github.com/eventtarget/eventtarget/platform/config"
 	"github.com/eventtarget/eventtarget/platform/logging"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "localkafka:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("localkafka", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, logCfg := broker.DefaultConfig(), logging.Default()
