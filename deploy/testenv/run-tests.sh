@@ -30,6 +30,9 @@ fi
 mapfile -t MODULES < <(go list -m -f '{{.Path}}/...')
 go vet "${MODULES[@]}"
 
+step "fetching the DB-IP database (tests of the real file skip without it)"
+"$ROOT/deploy/geoip/fetch-dbip.sh" || echo "DB-IP City Lite unavailable: the real-data tests will skip"
+
 step "starting ClickHouse and Apache Kafka"
 "$TESTENV/clickhouse.sh" start
 "$TESTENV/kafka.sh" start

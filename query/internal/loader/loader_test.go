@@ -34,10 +34,15 @@ type topics struct{ raw, enriched string }
 
 func startLoader(t *testing.T, b kafkatest.Backend, tp topics, dest loader.Inserter) *loader.Loader {
 	t.Helper()
+	return startLoaderT(t, b, tp, dest, 500)
+}
+
+func startLoaderT(t testing.TB, b kafkatest.Backend, tp topics, dest loader.Inserter, batchRows int) *loader.Loader {
+	t.Helper()
 	cfg := loader.DefaultConfig()
 	cfg.Brokers, cfg.RawTopic, cfg.EnrichedTopic = b.Brokers, tp.raw, tp.enriched
 	cfg.Group = "loader." + kafkatest.UniqueName(t)
-	cfg.BatchRows, cfg.BatchLinger = 500, 100*time.Millisecond
+	cfg.BatchRows, cfg.BatchLinger = batchRows, 100*time.Millisecond
 	cfg.InitialBackoff, cfg.MaxBackoff, cfg.SessionTimeout = 100*time.Millisecond, time.Second, 6*time.Second
 	l, err := loader.New(cfg, dest, chtest.Quiet())
 	if err != nil {
