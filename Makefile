@@ -24,7 +24,7 @@ bench: geoip
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./ingest/cmd/ingest ./enricher/cmd/enricher ./enricher/cmd/fakegeo ./query/cmd/query ./query/cmd/loader ./deploy/localkafka/cmd/localkafka
+	$(GO) build -o $(BIN)/ ./ingest/cmd/ingest ./enricher/cmd/enricher ./enricher/cmd/fakegeo ./query/cmd/query ./query/cmd/loader ./deploy/localkafka/cmd/localkafka ./deploy/gateway/cmd/gateway
 
 ## geoip: fetch the free DB-IP City Lite database into .cache/geoip/dbip.
 geoip:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make dev: run the pipeline on one machine with embedded defaults.
 #   embedded Kafka (kfake, persisted in .data/kafka) on 127.0.0.1:9092
-#   ingest on http://127.0.0.1:8000 (POST /api/events/, /api/events/batch)
+#   the single origin http://127.0.0.1:8000 (gateway): POST /api/events/… to
+#     ingest (127.0.0.1:8001), GET to query (127.0.0.1:8002), as the original app
 #   enricher (health on 127.0.0.1:8003): events.raw -> events.enriched,
 #     geolocating with DB-IP City Lite (fetched into .cache/geoip on first
 #     run) and, if ENRICHER_GEO_API is set (ip-api or geoip-api), a remote API
@@ -70,8 +71,8 @@ else
 fi
 start kafka "$BIN/localkafka" -port 9092 -data-dir "$DATA/kafka"
 wait_port 9092 "embedded kafka"
-start ingest env INGEST_LISTEN_ADDR=127.0.0.1:8000 INGEST_KAFKA_BROKERS=127.0.0.1:9092 "$BIN/ingest"
-wait_port 8000 ingest
+start ingest env INGEST_LISTEN_ADDR=127.0.0.1:8001 INGEST_KAFKA_BROKERS=127.0.0.1:9092 "$BIN/ingest"
+wait_port 8001 ingest
 start enricher env ENRICHER_KAFKA_BROKERS=127.0.0.1:9092 ENRICHER_HEALTH_ADDR=127.0.0.1:8003 \
   ENRICHER_GEO_API="${ENRICHER_GEO_API:-none}" ENRICHER_MMDB_PATHS="$MMDB_PATHS" \
   ENRICHER_INSTANCE_ID=local ENRICHER_TRANSACTIONAL_ID=event-target-enricher-local "$BIN/enricher"
@@ -82,17 +83,20 @@ wait_port 8004 loader
 start query env QUERY_CLICKHOUSE_NATIVE_ADDR=127.0.0.1:9000 QUERY_CLICKHOUSE_HTTP_ADDR=127.0.0.1:8123 \
   QUERY_LISTEN_ADDR=127.0.0.1:8002 "$BIN/query"
 wait_port 8002 query
+start gateway env GATEWAY_LOG_FORMAT=text GATEWAY_LISTEN_ADDR=127.0.0.1:8000 \
+  GATEWAY_INGEST_URL=http://127.0.0.1:8001 GATEWAY_QUERY_URL=http://127.0.0.1:8002 "$BIN/gateway"
+wait_port 8000 gateway
 
 cat <<MSG
 
   Event Target is running.
     POST events:   curl -i -H 'Content-Type: application/json' \\
                      -d '{"name":"signup","data":{"plan":"pro"}}' http://127.0.0.1:8000/api/events/
+    read it back:  curl http://127.0.0.1:8000/api/events/<uuid>/      list: http://127.0.0.1:8000/api/events/
     batch:         http://127.0.0.1:8000/api/events/batch
-    health:        http://127.0.0.1:8000/healthz   http://127.0.0.1:8000/readyz
+    API docs:      http://127.0.0.1:8000/api/docs/
+    health:        http://127.0.0.1:8000/readyz (ingest and query ready)
     enricher:      http://127.0.0.1:8003/readyz (events.raw -> events.enriched)
-    query:         curl http://127.0.0.1:8002/api/events/<uuid>/   (list: /api/events/?country_iso=GB)
-    API docs:      http://127.0.0.1:8002/api/docs/
     ClickHouse:    clickhouse-client --port 9000 -q 'SELECT * FROM events_latest LIMIT 5'
     loader:        http://127.0.0.1:8004/readyz (both topics -> ClickHouse)
     Kafka:         127.0.0.1:9092 (topics events.raw, events.enriched, events.dlq), data in $DATA
