@@ -5,6 +5,8 @@
 #   kafka.sh fetch                 download the broker jars (skipped when complete)
 #   kafka.sh start                 fetch if needed, wipe data, format, start, wait until ready
 #   kafka.sh stop                  SIGTERM, up to 20 s, then SIGKILL; never fails
+#   kafka.sh kill                  SIGKILL at once, as a crash (outage tests);
+#                                  ET_TEST_KAFKA_KEEP_DATA=1 kafka.sh start restarts on the data
 #   kafka.sh restart               stop + start
 #   kafka.sh status                exit 0 when running, 3 when not
 #   kafka.sh run-class CLASS ARGS  run a Kafka tool from the jars, e.g.
@@ -214,12 +216,17 @@ cmd_start() {
   done
 
   write_config
-  rm -rf "$DATA"
-  mkdir -p "$DATA"
-  id="$(random_cluster_id)"
-  if ! run_class kafka.tools.StorageTool format -t "$id" -c "$PROPS" >"$RUN/format.log" 2>&1; then
-    et_tail_logs "$RUN/format.log"
-    et_die "formatting the storage failed"
+  # ET_TEST_KAFKA_KEEP_DATA=1 restarts on the existing log (broker outage tests).
+  if [ "${ET_TEST_KAFKA_KEEP_DATA:-0}" = 1 ] && [ -f "$DATA/meta.properties" ]; then
+    et_log "keeping existing data in $DATA"
+  else
+    rm -rf "$DATA"
+    mkdir -p "$DATA"
+    id="$(random_cluster_id)"
+    if ! run_class kafka.tools.StorageTool format -t "$id" -c "$PROPS" >"$RUN/format.log" 2>&1; then
+      et_tail_logs "$RUN/format.log"
+      et_die "formatting the storage failed"
+    fi
   fi
 
   # Fully detached: own session, no inherited stdio (a caller that waits on our
@@ -301,6 +308,7 @@ case "${1:-}" in
   fetch) cmd_fetch ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
+  kill) et_stop "$PIDFILE" "$PROPS" 0 ;; # a crash, for outage tests
   restart) cmd_stop; cmd_start ;;
   status) cmd_status ;;
   run-class)

@@ -27,8 +27,16 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 # Every workspace module, by import path (go.work lists them).
-mapfile -t MODULES < <(go list -m -f '{{.Path}}/...')
-go vet "${MODULES[@]}"
+mapfile -t ALL_MODULES < <(go list -m -f '{{.Path}}/...')
+go vet "${ALL_MODULES[@]}"
+# The end-to-end suite kills and restarts the shared broker: it runs on its
+# own, after everything else.
+E2E=github.com/eventtarget/eventtarget/deploy/e2e/...
+MODULES=()
+for m in "${ALL_MODULES[@]}"; do [ "$m" = "$E2E" ] || MODULES+=("$m"); done
+
+step "deployment files: docker-compose.yml and Kubernetes manifests"
+"$ROOT/deploy/lint.sh"
 
 step "fetching the DB-IP database (tests of the real file skip without it)"
 "$ROOT/deploy/geoip/fetch-dbip.sh" || echo "DB-IP City Lite unavailable: the real-data tests will skip"
@@ -52,6 +60,16 @@ status="${PIPESTATUS[0]}"
 set -e
 if [ "$status" -ne 0 ]; then
   step "FAILED (go test exit $status)"
+  exit "$status"
+fi
+
+step "end-to-end and fault suites: the real processes, on the embedded broker and on Apache Kafka"
+set +e
+go test -count=1 -v -timeout 30m "$E2E" 2>&1 | grep --line-buffered -vE '^=== (RUN|PAUSE|CONT|NAME)'
+status="${PIPESTATUS[0]}"
+set -e
+if [ "$status" -ne 0 ]; then
+  step "FAILED (end-to-end suite exit $status)"
   exit "$status"
 fi
 step "all tests passed"

@@ -9,9 +9,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // Run is a command's body.
@@ -19,7 +21,17 @@ type Run func(ctx context.Context, args []string, getenv func(string) string, st
 
 // Main runs run with the process's arguments, environment and output, and a
 // context cancelled by SIGINT or SIGTERM (graceful shutdown).
+//
+// "<command> healthcheck <url>" instead GETs url and exits 0 on a 200: the
+// container images have no shell or curl, so this is their health check.
 func Main(name string, run Run) {
+	if len(os.Args) == 3 && os.Args[1] == "healthcheck" {
+		if err := Healthcheck(os.Args[2]); err != nil {
+			fmt.Fprintf(os.Stderr, "%s healthcheck: %v\n", name, err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
@@ -27,4 +39,18 @@ func Main(name string, run Run) {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		os.Exit(1)
 	}
+}
+
+// Healthcheck GETs url and fails unless it answers 200 within 3 seconds.
+func Healthcheck(url string) error {
+	client := &http.Client{Timeout: 3 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return nil
 }

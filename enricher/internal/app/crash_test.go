@@ -57,7 +57,15 @@ func startEnricher(t *testing.T, env []string, logPath string) *enricherProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	return &enricherProc{cmd: cmd, log: f}
+	p := &enricherProc{cmd: cmd, log: f}
+	// A test that fails half-way must not leave an enricher running.
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+		}
+	})
+	return p
 }
 
 func (p *enricherProc) kill(t *testing.T) {

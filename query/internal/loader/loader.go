@@ -167,6 +167,13 @@ func (l *Loader) collect(ctx context.Context) ([]*kgo.Record, error) {
 			}
 		})
 		got := fs.Records()
+		if len(got) == 0 && len(recs) == 0 {
+			// Holding nothing: let a pending rebalance (a rejoin after a
+			// broker restart, say) go ahead before polling again, or it
+			// would wait for us while we wait for records.
+			l.cl.AllowRebalance()
+			continue
+		}
 		if len(got) > 0 && len(recs) == 0 {
 			linger := time.AfterFunc(l.cfg.BatchLinger, cancel)
 			defer linger.Stop()
