@@ -28,7 +28,7 @@ stop_all() {
     kill -TERM "${PIDS[$i]}" 2>/dev/null || true
     wait "${PIDS[$i]}" 2>/dev/null || true
   done
-  env "${CLICKHOUSE_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" stop || true
+  if [ -z "${MODERN_CH:-}" ]; then env "${CLICKHOUSE_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" stop || true; fi
   echo "dev: stopped; data kept in $DATA"
   exit 0
 }
@@ -56,9 +56,23 @@ wait_port() {
 
 export LOCALKAFKA_LOG_FORMAT=text INGEST_LOG_FORMAT=text ENRICHER_LOG_FORMAT=text LOADER_LOG_FORMAT=text QUERY_LOG_FORMAT=text
 
-# ClickHouse keeps its data between runs (KEEP_DATA); the script installs
-# Debian's clickhouse-server when it is missing.
-env "${CLICKHOUSE_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" start
+# ClickHouse keeps its data between runs. A modern `clickhouse` binary on PATH
+# (20.x or later) is used as is; otherwise deploy/testenv/clickhouse.sh runs
+# Debian's clickhouse-server (installing it when missing), on KEEP_DATA.
+MODERN_CH=""
+if command -v clickhouse >/dev/null 2>&1; then
+  ver="$(clickhouse local -q 'SELECT version()' 2>/dev/null || true)"
+  if [ -n "$ver" ] && [ "${ver%%.*}" -ge 20 ] 2>/dev/null; then MODERN_CH="$ver"; fi
+fi
+if [ -n "$MODERN_CH" ]; then
+  echo "dev: using ClickHouse $MODERN_CH from PATH"
+  mkdir -p "$DATA/clickhouse-modern"
+  start clickhouse bash -c "cd '$DATA/clickhouse-modern' && exec clickhouse server -- --path='$DATA/clickhouse-modern/' \
+    --listen_host=127.0.0.1 --tcp_port=9000 --http_port=8123 --mysql_port=0 --postgresql_port=0 --interserver_http_port=0"
+  wait_port 9000 clickhouse
+else
+  env "${CLICKHOUSE_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" start
+fi
 
 # The local geolocation database: fetched once; offline, the run goes on
 # without it (events are then enriched as unresolved, and can be replayed).
