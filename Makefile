@@ -18,13 +18,17 @@ dev: build
 test:
 	deploy/testenv/run-tests.sh
 
-## bench: the Go benchmarks of every module (the enricher's against DB-IP, fetched first).
+## bench: the load tool against ingest (report in bench/out/), then the Go
+## benchmarks of every module (the enricher's against DB-IP, fetched first).
+## BROKER=apache measures on the real Apache Kafka broker.
+BROKER ?= embedded
 bench: geoip
-	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 $$($(GO) list -m -f '{{.Path}}/...')
+	deploy/bench/run.sh --broker $(BROKER)
+	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 $$($(GO) list -m -f '{{.Path}}/...' | grep -v deploy/e2e)
 
 build:
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ ./ingest/cmd/ingest ./enricher/cmd/enricher ./enricher/cmd/fakegeo ./query/cmd/query ./query/cmd/loader ./deploy/localkafka/cmd/localkafka ./deploy/gateway/cmd/gateway
+	$(GO) build -o $(BIN)/ ./ingest/cmd/ingest ./enricher/cmd/enricher ./enricher/cmd/fakegeo ./query/cmd/query ./query/cmd/loader ./deploy/localkafka/cmd/localkafka ./deploy/gateway/cmd/gateway ./deploy/bench/cmd/loadgen
 
 ## geoip: fetch the free DB-IP City Lite database into .cache/geoip/dbip.
 geoip:

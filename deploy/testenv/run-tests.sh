@@ -72,4 +72,7 @@ if [ "$status" -ne 0 ]; then
   step "FAILED (end-to-end suite exit $status)"
   exit "$status"
 fi
+step "the load tool in quick mode (make bench runs it in full)"
+"$ROOT/deploy/bench/run.sh" --quick --out "$ROOT/.cache/bench-quick"
+
 step "all tests passed"
