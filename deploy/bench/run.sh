@@ -22,14 +22,16 @@ BIN="$(mktemp -d)"
 TMP="$(mktemp -d)"
 PIDS=()
 STOP_KAFKA=0
+CH_ENV=(ET_TESTENV_DIR="$TMP/clickhouse" ET_TEST_CLICKHOUSE_TCP_PORT=39000 ET_TEST_CLICKHOUSE_HTTP_PORT=38123)
 cleanup() {
   for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; wait "${PIDS[$i]}" 2>/dev/null || true; done
+  env "${CH_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" stop >/dev/null 2>&1 || true
   if [ "$STOP_KAFKA" = 1 ]; then "$ROOT/deploy/testenv/kafka.sh" stop || true; fi
   rm -rf "$BIN" "$TMP"
 }
 trap cleanup EXIT
 
-go build -o "$BIN/" ./ingest/cmd/ingest ./deploy/localkafka/cmd/localkafka ./deploy/bench/cmd/loadgen
+go build -o "$BIN/" ./ingest/cmd/ingest ./query/cmd/query ./deploy/localkafka/cmd/localkafka ./deploy/bench/cmd/loadgen
 
 wait_http() {
   for _ in $(seq 1 300); do
@@ -60,6 +62,16 @@ INGEST_LISTEN_ADDR=127.0.0.1:38001 INGEST_KAFKA_BROKERS="$BROKERS" INGEST_RAW_TO
 INGEST_PID=$!; PIDS+=("$INGEST_PID")
 wait_http http://127.0.0.1:38001/readyz
 
+# The query stage: a private ClickHouse and the query service over it.
+env "${CH_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" start
+QUERY_LISTEN_ADDR=127.0.0.1:38002 QUERY_CLICKHOUSE_NATIVE_ADDR=127.0.0.1:39000 QUERY_CLICKHOUSE_HTTP_ADDR=127.0.0.1:38123 \
+  QUERY_CLICKHOUSE_DATABASE=bench QUERY_LOG_LEVEL=warn "$BIN/query" >"$TMP/query.log" 2>&1 &
+QUERY_PID=$!; PIDS+=("$QUERY_PID")
+wait_http http://127.0.0.1:38002/readyz
+ROWS=1000000,10000000
+if [ ${#QUICK[@]} -gt 0 ]; then ROWS=100000; fi
+
 "$BIN/loadgen" -ingest-url http://127.0.0.1:38001 -out "$OUT" -broker "$BROKER" \
-  -pids "ingest=$INGEST_PID,broker=$BROKER_PID" "${QUICK[@]}"
+  -pids "ingest=$INGEST_PID,broker=$BROKER_PID" "${QUICK[@]}" \
+  -query-url http://127.0.0.1:38002 -clickhouse-http http://127.0.0.1:38123 -clickhouse-database bench -rows "$ROWS"
 cat "$OUT/report.md"

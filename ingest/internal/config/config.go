@@ -30,7 +30,10 @@ type Config struct {
 	RetryAfter      time.Duration
 	StartupTimeout  time.Duration
 	ShutdownTimeout time.Duration
-	Log             logging.Config
+	// PprofAddr, when set, serves net/http/pprof on its own listener (keep it
+	// private: it exposes internals).
+	PprofAddr string
+	Log       logging.Config
 }
 
 // DefaultTrustedProxies are loopback and the private ranges: the usual places
@@ -113,6 +116,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RetryAfter, "retry-after", c.RetryAfter, "Retry-After advertised with 503 answers")
 	fs.DurationVar(&c.StartupTimeout, "startup-timeout", c.StartupTimeout, "how long to wait for Kafka at start-up")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace period for in-flight requests and the producer flush")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "address of a private net/http/pprof listener (empty: off)")
 	fs.StringVar(&c.Log.Format, "log-format", c.Log.Format, "log format: json or text")
 	fs.StringVar(&c.Log.Level, "log-level", c.Log.Level, "log level: debug, info, warn, error")
 }

@@ -39,6 +39,7 @@ type Report struct {
 	Single      load.Closed        `json:"single_saturation"`
 	Latency     load.Open          `json:"single_latency_at_half_saturation"`
 	Batches     []BatchResult      `json:"batches"`
+	Query       []QueryResult      `json:"query,omitempty"`
 	Processes   map[string]Process `json:"processes"`
 }
 
@@ -49,6 +50,14 @@ type BatchResult struct {
 	RequestsPerSec float64 `json:"requests_per_second"`
 	EventsPerSec   float64 `json:"events_per_second"`
 	Failed         int64   `json:"failed"`
+}
+
+// QueryResult is the query service's latency over a table of Rows events.
+type QueryResult struct {
+	Rows        int            `json:"rows"`
+	FillSeconds float64        `json:"fill_seconds"`
+	Get         load.Latencies `json:"get_by_uuid"`
+	Box         load.Latencies `json:"box_search"`
 }
 
 // Process is one server process's cost during the single-event saturation phase.
@@ -67,6 +76,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	quick := fs.Bool("quick", false, "short phases (about 15 s in all), for the test command")
 	broker := fs.String("broker", "embedded", "label of the broker under test, for the report")
 	pids := fs.String("pids", "", "name=pid,... of server processes to measure (CPU, peak RSS)")
+	queryURL := fs.String("query-url", "", "query service base URL; empty skips the query stage")
+	chURL := fs.String("clickhouse-http", "http://127.0.0.1:8123", "ClickHouse HTTP interface the query service reads (filled with synthetic rows)")
+	chDB := fs.String("clickhouse-database", "bench", "database of the events table")
+	rowsFlag := fs.String("rows", "1000000,10000000", "table sizes at which the query stage measures, comma-separated, ascending")
 	if err := pconfig.Parse(fs, "LOADGEN", args, getenv); err != nil {
 		return err
 	}
@@ -108,11 +121,58 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintf(stderr, "batch %d gzip=%v: %.0f events/s\n", size, gz, r.PerSecond*float64(size))
 		}
 	}
+	if *queryURL != "" {
+		var sizes []int
+		for _, f := range strings.Split(*rowsFlag, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				return fmt.Errorf("-rows %q: want ascending row counts", *rowsFlag)
+			}
+			sizes = append(sizes, n)
+		}
+		// Box searches over 10M rows take long on ClickHouse 18.16: 50 of
+		// them (and 250 GETs) keep the full run within its 10 minutes.
+		samples := 50
+		if *quick {
+			samples = 10
+		}
+		q, err := queryStage(ctx, load.NewClickHouse(*chURL, *chDB), *queryURL, sizes, samples, stderr)
+		if err != nil {
+			return err
+		}
+		rep.Query = q
+	}
 	if err := write(*out, rep); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "report written to %s\n", filepath.Join(*out, "report.md"))
 	return nil
+}
+
+// queryStage grows the table to each size and times GETs and box searches
+// through the query service, one request at a time.
+func queryStage(ctx context.Context, ch *load.ClickHouse, base string, sizes []int, samples int, log io.Writer) ([]QueryResult, error) {
+	c := load.Client(4)
+	var out []QueryResult
+	have := 0
+	for _, n := range sizes {
+		t0 := time.Now()
+		if err := ch.Fill(ctx, n-have); err != nil {
+			return nil, err
+		}
+		have = n
+		fill := time.Since(t0)
+		ids, err := ch.SampleIDs(ctx, 1000)
+		if err != nil || len(ids) == 0 {
+			return nil, fmt.Errorf("sample ids: %v", err)
+		}
+		r := QueryResult{Rows: n, FillSeconds: fill.Seconds()}
+		r.Get = load.GetLatencies(ctx, c, base, ids, samples*5)
+		r.Box = load.BoxLatencies(ctx, c, base, samples)
+		fmt.Fprintf(log, "query at %d rows: GET p50 %v p99 %v; box p50 %v p99 %v\n", n, r.Get.P50, r.Get.P99, r.Box.P50, r.Box.P99)
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 func parsePIDs(s string) (map[string]int, error) {
@@ -172,6 +232,13 @@ func markdown(r Report) string {
 		r.Latency.Rate, ms(r.Latency.P50), ms(r.Latency.P99), ms(r.Latency.P999), ms(r.Latency.Max), r.Latency.Failed)
 	for _, x := range r.Batches {
 		fmt.Fprintf(&b, "| batch of %d, gzip %v (8 connections) | %.0f events/s (%d failed) | ≥ 300,000 events/s |\n", x.Size, x.Gzip, x.EventsPerSec, x.Failed)
+	}
+	if len(r.Query) > 0 {
+		b.WriteString("\n## Query (one request at a time, through the query service)\n\n| rows | GET by uuid p50 / p99 | box search p50 / p99 (first page + count) | targets |\n|---|---|---|---|\n")
+		for _, q := range r.Query {
+			fmt.Fprintf(&b, "| %d | %.2f / %.2f ms | %.2f / %.2f ms | GET p99 ≤ 10 ms, box p99 ≤ 100 ms (at 10M) |\n",
+				q.Rows, q.Get.P50ms, q.Get.P99ms, q.Box.P50ms, q.Box.P99ms)
+		}
 	}
 	if len(r.Processes) > 0 {
 		b.WriteString("\n## Processes during the saturation phase\n\n| process | CPU (cores) | peak RSS | target |\n|---|---|---|---|\n")
