@@ -45,6 +45,7 @@ type Keep func(r *kgo.Record, raw *event.RawEvent) bool
 func Transform(ctx context.Context, recs []*kgo.Record, resolve Resolver, t Topics, version uint32, now time.Time, keep Keep) []Outcome {
 	out := make([]Outcome, len(recs))
 	raws := make([]*event.RawEvent, len(recs))
+	addrs := make([]netip.Addr, len(recs)) // the zero Addr: no usable source IP
 	ips := make([]netip.Addr, 0, len(recs))
 	for i, r := range recs {
 		out[i].Input = r
@@ -59,7 +60,8 @@ func Transform(ctx context.Context, recs []*kgo.Record, resolve Resolver, t Topi
 		}
 		raws[i] = &raw
 		if ip, err := netip.ParseAddr(raw.SourceIP); err == nil {
-			ips = append(ips, ip.Unmap())
+			addrs[i] = ip.Unmap()
+			ips = append(ips, addrs[i])
 		}
 	}
 	results := resolve.ResolveMany(ctx, ips)
@@ -69,10 +71,8 @@ func Transform(ctx context.Context, recs []*kgo.Record, resolve Resolver, t Topi
 			continue
 		}
 		res := geo.Result{Source: event.GeoSourceNone, Status: event.GeoStatusUnresolved}
-		if ip, err := netip.ParseAddr(raw.SourceIP); err == nil {
-			if r, ok := results[ip.Unmap()]; ok {
-				res = r
-			}
+		if r, ok := results[addrs[i]]; ok && addrs[i].IsValid() {
+			res = r
 		}
 		en := Enrich(raw, res, version, stamp)
 		out[i].Record, out[i].Enriched, out[i].Raw = EnrichedRecord(&en, t.Enriched), &en, raw

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -205,7 +204,7 @@ func classify(ctx context.Context, err error) error {
 		return ErrOverloaded
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, kgo.ErrRecordTimeout) || ctx.Err() != nil:
 		return fmt.Errorf("%w: %w", ErrTimeout, err)
-	case strings.Contains(err.Error(), "client closed"):
+	case errors.Is(err, kgo.ErrClientClosed):
 		return fmt.Errorf("%w: shutting down", ErrUnavailable)
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
