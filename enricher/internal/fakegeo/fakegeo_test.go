@@ -344,3 +344,23 @@ func TestReadTable(t *testing.T) {
 		}
 	}
 }
+
+func TestSynthetic(t *testing.T) {
+	fake, srv := start(t)
+	if status, _, _ := call(t, srv, "GET", "/info?ip=8.8.4.4", ""); status != 404 {
+		t.Fatalf("before Synthesize: unknown address answered %d, want 404", status)
+	}
+	fake.Synthesize(true)
+	_, _, first := call(t, srv, "GET", "/json/8.8.4.4", "")
+	_, _, again := call(t, srv, "GET", "/json/8.8.4.4", "")
+	if !strings.Contains(first, `"status":"success"`) || !strings.Contains(first, `"countryCode":"ZZ"`) || first != again {
+		t.Errorf("synthetic answers: %s then %s; want the same made-up place twice", first, again)
+	}
+	// The table still wins, and private addresses stay unknown.
+	if _, _, body := call(t, srv, "GET", "/json/81.2.69.142", ""); !strings.Contains(body, `"city":"London"`) {
+		t.Errorf("table entry: %s", body)
+	}
+	if _, _, body := call(t, srv, "GET", "/json/10.1.2.3", ""); strings.Contains(body, `"status":"success"`) {
+		t.Errorf("private address: %s", body)
+	}
+}

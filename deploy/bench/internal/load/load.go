@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,6 +26,35 @@ type Request struct {
 	ContentType string
 	Gzip        bool
 	WantStatus  int
+	// Prepare, if set, adjusts each request before it is sent (headers).
+	Prepare func(*http.Request)
+	// Items, if set, counts what a successful answer accepted (the batch
+	// endpoint may accept part of a batch); otherwise a success counts one.
+	Items func(body []byte) (accepted int, err error)
+}
+
+// BatchItems reads the batch endpoint's answer: how many events it
+// accepted, and the first rejection's reason when it did not take them all.
+func BatchItems(body []byte) (int, error) {
+	var a struct {
+		Accepted int `json:"accepted"`
+		Rejected int `json:"rejected"`
+		Results  []struct {
+			Status int             `json:"status"`
+			Error  json.RawMessage `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(body, &a); err != nil {
+		return 0, fmt.Errorf("batch answer: %w", err)
+	}
+	if a.Rejected > 0 {
+		for _, r := range a.Results {
+			if r.Error != nil {
+				return a.Accepted, fmt.Errorf("%d of %d rejected, e.g. %d %s", a.Rejected, a.Accepted+a.Rejected, r.Status, r.Error)
+			}
+		}
+	}
+	return a.Accepted, nil
 }
 
 // Client is a keep-alive HTTP client sized for many connections.
@@ -43,38 +73,52 @@ func Gzipped(b []byte) []byte {
 	return buf.Bytes()
 }
 
-func do(ctx context.Context, c *http.Client, r Request) error {
+// do sends one request and returns how many items it got accepted; err
+// says why anything was refused (all of it when items is 0).
+func do(ctx context.Context, c *http.Client, r Request) (items int, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	req.Header.Set("Content-Type", r.ContentType)
 	if r.Gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
+	if r.Prepare != nil {
+		r.Prepare(req)
+	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != r.WantStatus {
-		return fmt.Errorf("status %d", resp.StatusCode)
+	if err != nil {
+		return 0, err
 	}
-	return nil
+	if resp.StatusCode != r.WantStatus {
+		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	if r.Items == nil {
+		return 1, nil
+	}
+	return r.Items(body)
 }
 
-// Closed is a closed-loop result.
+// Closed is a closed-loop result. Failed counts requests that were refused
+// in whole or in part; Items what was accepted.
 type Closed struct {
-	FirstError string
-	OK, Failed int64
-	Elapsed    time.Duration
-	PerSecond  float64
+	FirstError     string
+	OK, Failed     int64
+	Items          int64
+	Elapsed        time.Duration
+	PerSecond      float64
+	ItemsPerSecond float64
 }
 
 // ClosedLoop runs conns clients back to back for d.
 func ClosedLoop(ctx context.Context, c *http.Client, r Request, conns int, d time.Duration) Closed {
-	var ok, failed atomic.Int64
+	var ok, failed, items atomic.Int64
 	var firstErr atomic.Value
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -85,11 +129,14 @@ func ClosedLoop(ctx context.Context, c *http.Client, r Request, conns int, d tim
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				if err := do(ctx, c, r); err != nil {
-					if ctx.Err() == nil {
-						failed.Add(1)
-						firstErr.CompareAndSwap(nil, err.Error())
-					}
+				n, err := do(ctx, c, r)
+				if ctx.Err() != nil {
+					return // cut short by the end of the phase: not counted
+				}
+				items.Add(int64(n))
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
 				ok.Add(1)
@@ -98,7 +145,8 @@ func ClosedLoop(ctx context.Context, c *http.Client, r Request, conns int, d tim
 	}
 	wg.Wait()
 	el := time.Since(start)
-	res := Closed{OK: ok.Load(), Failed: failed.Load(), Elapsed: el, PerSecond: float64(ok.Load()) / el.Seconds()}
+	res := Closed{OK: ok.Load(), Failed: failed.Load(), Items: items.Load(), Elapsed: el,
+		PerSecond: float64(ok.Load()) / el.Seconds(), ItemsPerSecond: float64(items.Load()) / el.Seconds()}
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e
 	}
@@ -110,9 +158,11 @@ type Open struct {
 	FirstError        string
 	Rate              float64
 	Sent, OK, Failed  int64
+	Items             int64
 	P50, P99, P999    time.Duration
 	Max               time.Duration
-	AchievedPerSecond float64
+	AchievedPerSecond float64 // successful requests per second
+	ItemsPerSecond    float64 // accepted items per second
 }
 
 // OpenLoop schedules rate requests per second for d and waits for them.
@@ -121,6 +171,7 @@ func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d ti
 	n := int(d / interval)
 	lat := make([]time.Duration, n)
 	okFlags := make([]bool, n)
+	var items atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -132,8 +183,9 @@ func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d ti
 		wg.Add(1)
 		go func(i int, at time.Time) {
 			defer wg.Done()
-			err := do(ctx, c, r)
+			got, err := do(ctx, c, r)
 			lat[i] = time.Since(at)
+			items.Add(int64(got))
 			okFlags[i] = err == nil
 			if err != nil {
 				firstErr.CompareAndSwap(nil, err.Error())
@@ -142,7 +194,7 @@ func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d ti
 	}
 	wg.Wait()
 	el := time.Since(start)
-	res := Open{Rate: rate, Sent: int64(n)}
+	res := Open{Rate: rate, Sent: int64(n), Items: items.Load()}
 	if e, ok := firstErr.Load().(string); ok {
 		res.FirstError = e
 	}
@@ -164,5 +216,6 @@ func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d ti
 	}
 	res.P50, res.P99, res.P999, res.Max = q(0.50), q(0.99), q(0.999), q(1)
 	res.AchievedPerSecond = float64(res.OK) / el.Seconds()
+	res.ItemsPerSecond = float64(res.Items) / el.Seconds()
 	return res
 }

@@ -1,0 +1,149 @@
+// Package report writes a benchmark run as JSON (every figure) and Markdown
+// (each figure beside its target from ../shared/TARGETS.md).
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/eventtarget/eventtarget/deploy/bench/internal/proc"
+	"github.com/eventtarget/eventtarget/deploy/bench/internal/stage"
+)
+
+// Report is the whole run.
+type Report struct {
+	Machine   string                 `json:"machine"`
+	Broker    string                 `json:"broker"`
+	StartedAt time.Time              `json:"started_at"`
+	Seconds   float64                `json:"seconds"`
+	Quick     bool                   `json:"quick"`
+	Ingest    *stage.IngestResult    `json:"ingest,omitempty"`
+	Enricher  []stage.EnricherResult `json:"enricher,omitempty"`
+	Loader    *stage.LoaderResult    `json:"loader,omitempty"`
+	Pipeline  *stage.PipelineResult  `json:"end_to_end,omitempty"`
+	Query     []stage.QueryResult    `json:"query,omitempty"`
+	Notes     []string               `json:"notes,omitempty"`
+}
+
+// Write puts report.json and report.md in dir.
+func Write(dir string, r Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	j, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), j, 0o644); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(Markdown(r)), 0o644)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// usage lists processes by name: "enricher 0.95 cores / 120 MiB, …".
+func usage(u map[string]proc.Usage) string {
+	names := make([]string, 0, len(u))
+	for n := range u {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%s %.2f cores / %s", n, u[n].CPUCores, mib(u[n].PeakRSS))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Markdown renders the report for people.
+func Markdown(r Report) string {
+	var b strings.Builder
+	quick := ""
+	if r.Quick {
+		quick = " Quick mode: short phases, indicative only."
+	}
+	fmt.Fprintf(&b, "# Event Target benchmark report\n\n%s; broker: %s; started %s; took %.0f s.%s\n\n",
+		r.Machine, r.Broker, r.StartedAt.Format(time.RFC3339), r.Seconds, quick)
+	b.WriteString("CPU is the average over the measured phase, in cores; RSS is each process's peak since it started.\n")
+	if in := r.Ingest; in != nil {
+		b.WriteString("\n## Ingest\n\n| measurement | result | target |\n|---|---|---|\n")
+		fmt.Fprintf(&b, "| single-event POST at saturation (%d connections, closed loop) | %.0f req/s (%d failed) | ≥ 36,000 req/s |\n",
+			in.Connections, in.Single.PerSecond, in.Single.Failed)
+		fmt.Fprintf(&b, "| latency at 50%% of saturation (%.0f req/s, open loop) | p50 %s, p99 %s, p99.9 %s (max %s; %d failed) | p99 ≤ 3 ms |\n",
+			in.Latency.Rate, ms(in.Latency.P50), ms(in.Latency.P99), ms(in.Latency.P999), ms(in.Latency.Max), in.Latency.Failed)
+		for _, x := range in.Batches {
+			fmt.Fprintf(&b, "| batch of %d, gzip %v (8 connections, closed loop) | %.0f events/s accepted (%d requests refused in part or whole) | ≥ 300,000 events/s |\n",
+				x.Size, x.Gzip, x.EventsPerSec, x.Failed)
+		}
+		fmt.Fprintf(&b, "\nDuring saturation: %s.\n", usage(in.Usage))
+	}
+	if len(r.Enricher) > 0 {
+		b.WriteString("\n## Enricher\n\nThe enricher process reads a pre-filled raw topic and writes the enriched topic in transactions (offsets included). " +
+			"Rate from its first committed batch to its last. With the fake API on, a repeated address is a cache hit (the cache holds the API's answers); " +
+			"with it off, DB-IP answers every lookup.\n\n| case | events | events/s | enricher CPU | events/s per enricher core | target |\n|---|---|---|---|---|---|\n")
+		for _, x := range r.Enricher {
+			cores := x.Usage["enricher"].CPUCores
+			perCore, target := 0.0, "≥ 80,000 /core (DB misses)"
+			if cores > 0 {
+				perCore = x.PerSec / cores
+			}
+			if x.API && x.RepeatPercent > 0 {
+				target = "≥ 150,000 /core (cache hits)"
+			} else if x.API {
+				target = "(API-bound)"
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %.2f cores | %.0f | %s |\n", x.Name, x.Events, x.PerSec, cores, perCore, target)
+		}
+		fmt.Fprintf(&b, "\nProcesses during the last case: %s.\n", usage(pick(r.Enricher[len(r.Enricher)-1].Usage, "broker", "enricher", "fakegeo")))
+	}
+	if l := r.Loader; l != nil {
+		b.WriteString("\n## Loader\n\n| measurement | result | target |\n|---|---|---|\n")
+		fmt.Fprintf(&b, "| pre-filled enriched topic into an empty table (default batching) | %.0f rows/s over %d rows (%d in the table after) | ≥ 300,000 rows/s |\n",
+			l.PerSec, l.Events, l.RowsInTable)
+		fmt.Fprintf(&b, "\nDuring the load: %s.\n", usage(l.Usage))
+	}
+	if p := r.Pipeline; p != nil {
+		b.WriteString("\n## End to end\n\n")
+		fmt.Fprintf(&b, "Ingest, enricher (fake API at 5 ms in front of DB-IP), loader and query as separate processes; events posted in batches of %d "+
+			"at a constant rate (open loop) for %.0f s per step, from 100,000 client addresses; freshness measured by probes (one event every 100 ms, "+
+			"polled by GET until it shows enriched), from the moment the probe was sent. A step is sustained when every post is accepted, ≥ 97%% of the "+
+			"rate is accepted and freshness p99 < 2 s.\n\n", p.BatchSize, p.StepSeconds)
+		fmt.Fprintf(&b, "**Highest sustained rate: %.0f events/s** (target ≥ 50,000 events/s with freshness p99 < 1 s).\n\n", p.MaxSustained)
+		b.WriteString("| offered events/s | accepted events/s | freshness p50 / p99 | probes | verdict | CPU (cores) and peak RSS per process |\n|---|---|---|---|---|---|\n")
+		for _, s := range p.Steps {
+			fmt.Fprintf(&b, "| %.0f | %.0f | %.0f / %.0f ms | %d | %s | %s |\n", s.Rate, s.Achieved, s.FreshP50ms, s.FreshP99ms, s.Probes, s.Verdict, usage(s.Usage))
+		}
+	}
+	if len(r.Query) > 0 {
+		b.WriteString("\n## Query (one request at a time, through the query service)\n\n| rows | GET by uuid p50 / p99 | box search p50 / p99 (first page + count) | targets |\n|---|---|---|---|\n")
+		for _, q := range r.Query {
+			fmt.Fprintf(&b, "| %d | %.2f / %.2f ms | %.2f / %.2f ms | GET p99 ≤ 10 ms, box p99 ≤ 100 ms (at 10M) |\n",
+				q.Rows, q.Get.P50ms, q.Get.P99ms, q.Box.P50ms, q.Box.P99ms)
+		}
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+func pick(u map[string]proc.Usage, names ...string) map[string]proc.Usage {
+	out := map[string]proc.Usage{}
+	for _, n := range names {
+		if v, ok := u[n]; ok {
+			out[n] = v
+		}
+	}
+	return out
+}
