@@ -5,16 +5,19 @@ go 1.26.8
 require github.com/eventtarget/eventtarget/platform v0.0.0
 
 require (
-	github.com/google/uuid v1.6.0 // indirect
+	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
-	github.com/twmb/franz-go v1.22.3 // indirect
-	github.com/twmb/franz-go/pkg/kadm v1.20.0 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 )
 
 replace github.com/eventtarget/eventtarget/platform => ../../platform
 
-require github.com/eventtarget/eventtarget/schemas v0.0.0
+require (
+	github.com/eventtarget/eventtarget/schemas v0.0.0
+	github.com/google/uuid v1.6.0
+	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kadm v1.20.0
+)
 
 replace github.com/eventtarget/eventtarget/schemas => ../../schemas

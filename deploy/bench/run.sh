@@ -5,7 +5,8 @@
 # writes bench/out/report.md and report.json (service logs in bench/out/logs).
 #   deploy/bench/run.sh [--quick] [--broker embedded|apache] [--out DIR]
 # --quick shortens every phase (the test command runs it so the tool cannot
-# rot). STAGES=ingest,enricher,... runs only some stages.
+# rot). Every loadgen flag can also be given as LOADGEN_<FLAG>, e.g.
+# LOADGEN_STAGES=enricher,loader runs only those stages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
@@ -64,5 +65,5 @@ fi
 
 "$BIN/loadgen" -bin "$BIN" -out "$OUT" -broker "$BROKER" -kafka-brokers "$BROKERS" "${QUICK[@]}" \
   -clickhouse-native-addr 127.0.0.1:39000 -clickhouse-http-addr 127.0.0.1:38123 -mmdb-paths "$MMDB" \
-  -servers "broker=$BROKER_PID,clickhouse=$CH_PID" ${STAGES:+-stages "$STAGES"}
+  -servers "broker=$BROKER_PID,clickhouse=$CH_PID"
 cat "$OUT/report.md"

@@ -3,6 +3,8 @@ package event_test
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/eventtarget/eventtarget/schemas/event"
 )
 
 func BenchmarkRawEventAppendJSON(b *testing.B) {
@@ -29,6 +31,34 @@ func BenchmarkRawEventEncodingJSON(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := json.Marshal(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeRaw is the enricher's first step on every record.
+func BenchmarkDecodeRaw(b *testing.B) {
+	ev := sampleRaw(`{"path":"/pricing","referrer":"https://example.com/","ms":1234,"tags":["a","b"]}`)
+	value := ev.AppendJSON(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := event.DecodeRaw(value); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeEnriched is the loader's first step on every record.
+func BenchmarkDecodeEnriched(b *testing.B) {
+	raw := sampleRaw(`{"path":"/pricing","referrer":"https://example.com/","ms":1234,"tags":["a","b"]}`)
+	city, iso, country, lat, lon := "London", "GB", "United Kingdom", 51.5142, -0.0931
+	ev := event.EnrichedEvent{RawEvent: raw, City: &city, CountryISO: &iso, CountryName: &country, Latitude: &lat, Longitude: &lon,
+		GeoSource: event.GeoSourceMMDB, GeoDatabase: "dbip-city-lite", GeoStatus: event.GeoStatusResolved,
+		EnrichedAt: raw.ReceivedAt, EnrichmentVersion: 1}
+	value := ev.AppendJSON(nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := event.DecodeEnriched(value); err != nil {
 			b.Fatal(err)
 		}
 	}

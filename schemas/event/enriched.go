@@ -1,9 +1,10 @@
 package event
 
 import (
-	"encoding/json"
 	"fmt"
 	"strconv"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // EnrichedSchemaVersion is the version of the enriched envelope.
@@ -101,10 +102,13 @@ func (e EnrichedEvent) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil),
 
 // DecodeEnriched parses and checks an enriched envelope from a record value.
 func DecodeEnriched(value []byte) (EnrichedEvent, error) {
-	var e EnrichedEvent
-	if err := json.Unmarshal(value, &e); err != nil {
+	var w enrichedWire
+	if err := jsonv2.Unmarshal(value, &w, decodeOptions); err != nil {
 		return EnrichedEvent{}, fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)
 	}
+	e := EnrichedEvent{RawEvent: RawEvent(w.rawFields), City: w.City, CountryISO: w.CountryISO, CountryName: w.CountryName,
+		Latitude: w.Latitude, Longitude: w.Longitude, GeoSource: w.GeoSource, GeoDatabase: w.GeoDatabase, GeoStatus: w.GeoStatus,
+		EnrichedAt: w.EnrichedAt, EnrichmentVersion: w.EnrichmentVersion}
 	if e.SchemaVersion != EnrichedSchemaVersion {
 		return EnrichedEvent{}, fmt.Errorf("%w: unsupported enriched schema_version %d", ErrInvalidEnvelope, e.SchemaVersion)
 	}

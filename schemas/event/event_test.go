@@ -129,8 +129,13 @@ func TestEnrichedEventMatchesSchemaAndRoundTrips(t *testing.T) {
 			got.EnrichmentVersion != ev.EnrichmentVersion || (got.Latitude == nil) != (ev.Latitude == nil) {
 			t.Errorf("round trip changed the event:\n got %+v\nwant %+v", got, ev)
 		}
-		if ev.Latitude != nil && (*got.Latitude != *ev.Latitude || *got.City != *ev.City) {
-			t.Errorf("location changed: got %v %v", *got.Latitude, *got.City)
+		if ev.Latitude != nil && (*got.Latitude != *ev.Latitude || *got.Longitude != *ev.Longitude || *got.City != *ev.City ||
+			*got.CountryISO != *ev.CountryISO || *got.CountryName != *ev.CountryName) {
+			t.Errorf("location changed: got %+v", got)
+		}
+		if got.GeoSource != ev.GeoSource || got.GeoDatabase != ev.GeoDatabase || !got.EnrichedAt.Equal(ev.EnrichedAt.Time) ||
+			!got.ReceivedAt.Equal(ev.ReceivedAt.Time) || got.Name != ev.Name || got.SourceIP != ev.SourceIP || got.UserAgent != ev.UserAgent {
+			t.Errorf("provenance or envelope changed:\n got %+v\nwant %+v", got, ev)
 		}
 	}
 }
@@ -161,6 +166,42 @@ func TestDecodeRejectsInvalidEnvelopes(t *testing.T) {
 			t.Errorf("%s: decoded without error", name)
 		}
 	}
+}
+
+// FuzzDecodeKeepsAcceptedData: whatever data ingest accepts (valid for
+// encoding/json) the consumers must decode exactly as encoding/json would
+// have: a refusal would send a client's event to the dead letters.
+func FuzzDecodeKeepsAcceptedData(f *testing.F) {
+	for _, d := range []string{`{}`, `{"a":1,"a":2}`, "{\"bad\":\"\xff\xfe\"}", `[1e400, -0.0, 123456789012345678901234567890]`,
+		"{ \"spaced\" :\n [ true , null ] }", `"\ud800"`, `{"deep":[[[[[[[[[[{}]]]]]]]]]]}`} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, data string) {
+		if !json.Valid([]byte(data)) {
+			t.Skip()
+		}
+		raw := sampleRaw(data)
+		value := raw.AppendJSON(nil)
+		var v1 struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(value, &v1); err != nil {
+			t.Fatal(err)
+		}
+		got, err := event.DecodeRaw(value)
+		if err != nil {
+			t.Fatalf("data %q: %v", data, err)
+		}
+		if !bytes.Equal(got.Data, v1.Data) {
+			t.Fatalf("data %q: decoded as %q, encoding/json reads %q", raw.Data, got.Data, v1.Data)
+		}
+		en := event.EnrichedEvent{RawEvent: raw, GeoSource: event.GeoSourceNone, GeoStatus: event.GeoStatusUnresolved,
+			EnrichedAt: raw.ReceivedAt, EnrichmentVersion: 1}
+		gotEn, err := event.DecodeEnriched(en.AppendJSON(nil))
+		if err != nil || !bytes.Equal(gotEn.Data, v1.Data) {
+			t.Fatalf("enriched, data %q: %v, %q", data, err, gotEn.Data)
+		}
+	})
 }
 
 // FuzzStringEncoding checks the hand-written string encoder against

@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/google/uuid"
+
+	jsonv2 "github.com/go-json-experiment/json"
 )
 
 // RawSchemaVersion is the version of the raw envelope this package writes.
@@ -85,7 +87,7 @@ func (e RawEvent) MarshalJSON() ([]byte, error) { return e.AppendJSON(nil), nil 
 // DecodeRaw parses and checks a raw envelope from a record value.
 func DecodeRaw(value []byte) (RawEvent, error) {
 	var e RawEvent
-	if err := json.Unmarshal(value, &e); err != nil {
+	if err := jsonv2.Unmarshal(value, &e, decodeOptions); err != nil {
 		return RawEvent{}, fmt.Errorf("%w: %w", ErrInvalidEnvelope, err)
 	}
 	if err := e.Validate(); err != nil {

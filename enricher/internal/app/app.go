@@ -133,6 +133,9 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(he
 		ready(ln.Addr().String())
 	}
 
+	if cfg.PprofAddr != "" {
+		go httpserver.ServePprof(ctx, cfg.PprofAddr, log)
+	}
 	go logStats(ctx, p, log)
 	log.Info("enricher started", "raw_topic", cfg.RawTopic, "enriched_topic", cfg.EnrichedTopic,
 		"group", cfg.Group, "transactional_id", cfg.TransactionalID, "enrichment_version", cfg.EnrichmentVersion)

@@ -25,6 +25,9 @@ const APINone = "none"
 // Config is everything the enricher can be told.
 type Config struct {
 	HealthAddr string
+	// PprofAddr, when set, serves net/http/pprof on its own listener (keep
+	// it private).
+	PprofAddr string
 
 	Brokers           []string
 	RawTopic          string
@@ -167,6 +170,7 @@ func Load(name string, args []string, getenv func(string) string, usage io.Write
 
 func (c *Config) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "HTTP address of /healthz and /readyz")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "address of a private net/http/pprof listener (empty: off)")
 	fs.Var((*pconfig.StringList)(&c.Brokers), "kafka-brokers", "comma-separated Kafka seed brokers")
 	fs.StringVar(&c.RawTopic, "raw-topic", c.RawTopic, "topic of raw events (consumed)")
 	fs.StringVar(&c.EnrichedTopic, "enriched-topic", c.EnrichedTopic, "topic of enriched events (produced)")

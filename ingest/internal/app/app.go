@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"github.com/eventtarget/eventtarget/ingest/internal/api"
@@ -67,7 +66,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(ad
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	if cfg.PprofAddr != "" {
-		go servePprof(ctx, cfg.PprofAddr, log)
+		go httpserver.ServePprof(ctx, cfg.PprofAddr, log)
 	}
 	if ready != nil {
 		ready(ln.Addr().String())
@@ -78,18 +77,4 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(ad
 		handler.Drain()
 	}()
 	return httpserver.Serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
-}
-
-// servePprof exposes the Go profiler on a private address until ctx ends.
-func servePprof(ctx context.Context, addr string, log *slog.Logger) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		log.Warn("pprof listener", "error", err)
-		return
-	}
-	_ = httpserver.Serve(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln, time.Second, log)
 }

@@ -80,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	servers := fs.String("servers", "", "name=pid,... of servers to measure beside the services (broker, clickhouse)")
 	stages := fs.String("stages", strings.Join(allStages, ","), "stages to run, comma-separated: "+strings.Join(allStages, ", "))
 	conns := fs.Int("connections", 64, "concurrent connections for ingest saturation")
+	enricherEvents := fs.Int("enricher-events", 0, "events per enricher case (0: 300000, or 20000 with -quick); more for profiling")
+	enricherCases := fs.String("enricher-cases", "", "comma-separated indexes of the enricher cases to run (empty: the mode's)")
 	if err := pconfig.Parse(fs, "LOADGEN", args, getenv); err != nil {
 		return err
 	}
@@ -100,6 +102,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	sz := full()
 	if *quickMode {
 		sz = quick()
+	}
+	if *enricherEvents > 0 {
+		sz.enricherN = *enricherEvents
+	}
+	if *enricherCases != "" {
+		all := stage.EnricherCases()
+		sz.enricherCases = nil
+		for _, f := range strings.Split(*enricherCases, ",") {
+			i, err := strconv.Atoi(f)
+			if err != nil || i < 0 || i >= len(all) {
+				return fmt.Errorf("-enricher-cases %q: want indexes 0 to %d", *enricherCases, len(all)-1)
+			}
+			sz.enricherCases = append(sz.enricherCases, all[i])
+		}
 	}
 	env.Quick, env.Log, env.Run = *quickMode, stderr, strconv.FormatInt(time.Now().UnixNano(), 36)
 	if env.Dir, err = filepath.Abs(filepath.Join(*out, "logs")); err != nil {
