@@ -89,12 +89,16 @@ type Loader struct {
 	cl   *kgo.Client
 	dest Inserter
 	log  *slog.Logger
+	// rebalanceWanted is set when a rebalance waits for Run to release the
+	// records it holds (kgo.OnPartitionsCallbackBlocked).
+	rebalanceWanted atomic.Bool
 	// Stats is safe to read while Run runs.
 	Stats Stats
 }
 
 // New connects the consumer.
 func New(cfg Config, dest Inserter, log *slog.Logger) (*Loader, error) {
+	l := &Loader{cfg: cfg, dest: dest, log: log}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("event-target-loader"),
@@ -106,13 +110,17 @@ func New(cfg Config, dest Inserter, log *slog.Logger) (*Loader, error) {
 		// Hold rebalances while a batch is between poll and commit, so its
 		// partitions are not handed over with work in flight.
 		kgo.BlockRebalanceOnPoll(),
+		// Run may hold records across two batches (see Run): this tells
+		// it that a rebalance waits for them.
+		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { l.rebalanceWanted.Store(true) }),
 		kgo.SessionTimeout(cfg.SessionTimeout),
 		kafka.Logger(log),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
-	return &Loader{cfg: cfg, cl: cl, dest: dest, log: log}, nil
+	l.cl = cl
+	return l, nil
 }
 
 // Client is the consumer's client (readiness checks).
@@ -120,44 +128,139 @@ func (l *Loader) Client() *kgo.Client { return l.cl }
 
 // Run loads until ctx is done. A batch being inserted when ctx ends is
 // abandoned uncommitted; it is read again on restart.
+//
+// Batches are pipelined, one deep: while ClickHouse inserts one batch, the
+// next is fetched and decoded. ClickHouse is another process, so the two
+// run in parallel; done one after the other, the loader's decoding and
+// ClickHouse's insert each waited for the other, and their sum set the
+// batch rate. Every batch is still committed only after its insert
+// succeeded, and in order: a batch is committed before the next one's
+// insert starts.
+//
+// Rebalances stay blocked while Run holds polled records (see
+// BlockRebalanceOnPoll in New), which with the pipeline can be for more
+// than one batch. When a rebalance is waiting (rebalanceWanted), Run drains
+// the pipeline first: it finishes and commits the batch in flight and lets
+// the rebalance go ahead before it polls again.
 func (l *Loader) Run(ctx context.Context) error {
+	var prev *flight // the batch being inserted, or nil
+	defer func() {
+		if prev != nil {
+			<-prev.done // it ends with ctx; its records stay uncommitted
+		}
+		l.allowRebalance()
+	}()
 	for {
-		recs, err := l.collect(ctx)
+		if prev != nil && l.rebalanceWanted.Load() {
+			err := l.finish(ctx, prev)
+			prev = nil
+			if err != nil || ctx.Err() != nil {
+				return err
+			}
+			l.allowRebalance()
+		}
+		var inserted <-chan struct{}
+		if prev != nil {
+			inserted = prev.done
+		}
+		recs, err := l.collect(ctx, inserted)
 		if err != nil || ctx.Err() != nil {
-			l.cl.AllowRebalance()
 			return err
+		}
+		rows := l.toRows(recs) // while prev is being inserted
+		if prev != nil {
+			err := l.finish(ctx, prev)
+			prev = nil
+			if err != nil || ctx.Err() != nil {
+				return err
+			}
 		}
 		if len(recs) == 0 {
-			l.cl.AllowRebalance()
+			// The insert in flight ended before a record arrived: nothing
+			// is held now.
+			l.allowRebalance()
 			continue
 		}
-		rows := l.toRows(recs)
-		if err := l.insert(ctx, rows); err != nil {
-			l.cl.AllowRebalance()
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		if err := l.cl.CommitRecords(context.WithoutCancel(ctx), recs...); err != nil {
-			// The rows are in ClickHouse; a failed commit only means they
-			// will be inserted again, and deduplicated.
-			l.log.Warn("offset commit failed; batch will be re-read", "records", len(recs), "error", err)
-		}
-		l.cl.AllowRebalance()
-		l.Stats.Batches.Add(1)
-		l.Stats.Rows.Add(int64(len(rows)))
+		prev = l.start(ctx, recs, rows)
 	}
 }
 
+// flight is a batch whose insert runs in its own goroutine.
+type flight struct {
+	recs []*kgo.Record
+	rows int
+	done chan struct{} // closed once err is set
+	err  error
+}
+
+// start inserts rows in the background; finish waits for that and commits.
+func (l *Loader) start(ctx context.Context, recs []*kgo.Record, rows []store.Row) *flight {
+	f := &flight{recs: recs, rows: len(rows), done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		f.err = l.insert(ctx, rows)
+	}()
+	return f
+}
+
+// finish waits for the batch's insert, then commits its offsets. The insert
+// fails only when ctx ends (it retries until then); the records are then
+// left uncommitted, to be read again, and finish returns nil.
+func (l *Loader) finish(ctx context.Context, f *flight) error {
+	<-f.done
+	if f.err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return f.err
+	}
+	if err := l.cl.CommitRecords(context.WithoutCancel(ctx), f.recs...); err != nil {
+		// The rows are in ClickHouse; a failed commit only means they
+		// will be inserted again, and deduplicated.
+		l.log.Warn("offset commit failed; batch will be re-read", "records", len(f.recs), "error", err)
+	}
+	l.Stats.Batches.Add(1)
+	l.Stats.Rows.Add(int64(f.rows))
+	return nil
+}
+
+// allowRebalance lets a waiting rebalance run; call it only while holding
+// no polled records. The flag is cleared first, so that a signal arriving
+// during the call is kept rather than lost.
+func (l *Loader) allowRebalance() {
+	l.rebalanceWanted.Store(false)
+	l.cl.AllowRebalance()
+}
+
 // collect polls until the batch is full or BatchLinger has passed since its
-// first record.
-func (l *Loader) collect(ctx context.Context) ([]*kgo.Record, error) {
+// first record. While the previous batch is being inserted (inserted is
+// closed when that ends), it also returns, empty, when that insert ends
+// before any record arrived: the batch is then committed at once rather
+// than when records come.
+func (l *Loader) collect(ctx context.Context, inserted <-chan struct{}) ([]*kgo.Record, error) {
 	var recs []*kgo.Record
 	pollCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// firstCtx bounds the polls made while recs is empty.
+	firstCtx := pollCtx
+	if inserted != nil {
+		var cancelFirst context.CancelFunc
+		firstCtx, cancelFirst = context.WithCancel(pollCtx)
+		defer cancelFirst()
+		go func() {
+			select {
+			case <-inserted:
+				cancelFirst()
+			case <-firstCtx.Done():
+			}
+		}()
+	}
 	for len(recs) < l.cfg.BatchRows {
-		fs := l.cl.PollRecords(pollCtx, l.cfg.BatchRows-len(recs))
+		pc := pollCtx
+		if len(recs) == 0 {
+			pc = firstCtx
+		}
+		fs := l.cl.PollRecords(pc, l.cfg.BatchRows-len(recs))
 		if fs.IsClientClosed() || ctx.Err() != nil {
 			return nil, nil
 		}
@@ -168,10 +271,16 @@ func (l *Loader) collect(ctx context.Context) ([]*kgo.Record, error) {
 		})
 		got := fs.Records()
 		if len(got) == 0 && len(recs) == 0 {
+			if inserted != nil {
+				if firstCtx.Err() != nil {
+					return nil, nil // the insert in flight ended: commit it first
+				}
+				continue // still holding that batch: no rebalance now
+			}
 			// Holding nothing: let a pending rebalance (a rejoin after a
 			// broker restart, say) go ahead before polling again, or it
 			// would wait for us while we wait for records.
-			l.cl.AllowRebalance()
+			l.allowRebalance()
 			continue
 		}
 		if len(got) > 0 && len(recs) == 0 {

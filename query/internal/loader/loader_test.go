@@ -3,6 +3,7 @@ package loader_test
 import (
 	"context"
 	"encoding/json"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,11 +40,20 @@ func startLoader(t *testing.T, b kafkatest.Backend, tp topics, dest loader.Inser
 
 func startLoaderT(t testing.TB, b kafkatest.Backend, tp topics, dest loader.Inserter, batchRows int) *loader.Loader {
 	t.Helper()
+	return runLoader(t, testConfig(b, tp, "loader."+kafkatest.UniqueName(t), batchRows), dest)
+}
+
+func testConfig(b kafkatest.Backend, tp topics, group string, batchRows int) loader.Config {
 	cfg := loader.DefaultConfig()
-	cfg.Brokers, cfg.RawTopic, cfg.EnrichedTopic = b.Brokers, tp.raw, tp.enriched
-	cfg.Group = "loader." + kafkatest.UniqueName(t)
+	cfg.Brokers, cfg.RawTopic, cfg.EnrichedTopic, cfg.Group = b.Brokers, tp.raw, tp.enriched, group
 	cfg.BatchRows, cfg.BatchLinger = batchRows, 100*time.Millisecond
 	cfg.InitialBackoff, cfg.MaxBackoff, cfg.SessionTimeout = 100*time.Millisecond, time.Second, 6*time.Second
+	return cfg
+}
+
+// runLoader runs a loader until the end of the test.
+func runLoader(t testing.TB, cfg loader.Config, dest loader.Inserter) *loader.Loader {
+	t.Helper()
 	l, err := loader.New(cfg, dest, chtest.Quiet())
 	if err != nil {
 		t.Fatal(err)
@@ -190,4 +200,78 @@ func TestIntegrationLoaderSurvivesClickHouseOutage(t *testing.T) {
 	if retries == 0 {
 		t.Error("no insert failed while ClickHouse was down: the outage was not exercised")
 	}
+}
+
+// memInserter records the ids it is given, taking a while per batch as
+// ClickHouse does.
+type memInserter struct {
+	delay time.Duration
+	mu    sync.Mutex
+	seen  map[uuid.UUID]int
+}
+
+func (m *memInserter) Insert(ctx context.Context, rows []store.Row) error {
+	select {
+	case <-time.After(m.delay):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range rows {
+		m.seen[r.ID]++
+	}
+	return nil
+}
+
+func (m *memInserter) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.seen)
+}
+
+// TestLoaderRebalancesWhileBusy checks that a loader whose pipeline is never
+// empty (a steady stream, slow inserts) still lets a rebalance through: a
+// second member joins and gets partitions long before the first would be
+// kicked out of the group, and every event is loaded.
+func TestLoaderRebalancesWhileBusy(t *testing.T) {
+	b := kafkatest.NewFake(t)
+	tp := newTopics(t, b)
+	group := "loader." + kafkatest.UniqueName(t)
+	dest := &memInserter{delay: 20 * time.Millisecond, seen: map[uuid.UUID]int{}}
+	start := func() *loader.Loader { return runLoader(t, testConfig(b, tp, group, 200), dest) }
+
+	ctx := context.Background()
+	prod := b.Client(t, kgo.DefaultProduceTopic(tp.raw))
+	stop := make(chan struct{})
+	sent := make(chan int)
+	go func() {
+		n := 0
+		defer func() { sent <- n }()
+		for {
+			select {
+			case <-stop:
+				_ = prod.Flush(ctx)
+				return
+			default:
+			}
+			for range 100 {
+				r := rawEvent(n)
+				prod.Produce(ctx, &kgo.Record{Key: []byte(r.ID.String()), Value: r.AppendJSON(nil)}, nil)
+				n++
+			}
+			time.Sleep(5 * time.Millisecond) // ~20,000 events/s: more than one slow loader takes
+		}
+	}()
+
+	first := start()
+	waitFor(t, "the first loader to load", 30*time.Second, func() bool { return first.Stats.Rows.Load() > 0 })
+	second := start()
+	// A loader that never let the rebalance through would be dropped from
+	// the group only after the rebalance timeout, 60 s by default.
+	waitFor(t, "the second loader to get partitions", 20*time.Second, func() bool { return second.Stats.Rows.Load() > 0 })
+	close(stop)
+	n := <-sent
+	waitFor(t, "every event loaded", 60*time.Second, func() bool { return dest.count() == n })
+	t.Logf("%d events; first loader %d rows, second %d", n, first.Stats.Rows.Load(), second.Stats.Rows.Load())
 }
