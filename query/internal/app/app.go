@@ -121,6 +121,9 @@ func RunQuery(ctx context.Context, cfg config.Query, log *slog.Logger, ready fun
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	if cfg.PprofAddr != "" {
+		go httpserver.ServePprof(ctx, cfg.PprofAddr, log)
+	}
 	log.Info("query started", "addr", ln.Addr().String())
 	return httpserver.Serve(ctx, srv, ln, cfg.ShutdownTimeout, log)
 }
@@ -168,6 +171,9 @@ func RunLoader(ctx context.Context, cfg config.Loader, log *slog.Logger, ready f
 		healthDone <- httpserver.Serve(hctx, &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln, 5*time.Second, log)
 	}()
 	defer func() { stopHealth(); <-healthDone }()
+	if cfg.PprofAddr != "" {
+		go httpserver.ServePprof(ctx, cfg.PprofAddr, log)
+	}
 	if ready != nil {
 		ready(ln.Addr().String(), l)
 	}

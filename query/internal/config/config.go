@@ -19,6 +19,7 @@ import (
 // Query is the query service's configuration.
 type Query struct {
 	ListenAddr      string
+	PprofAddr       string // a private net/http/pprof listener; "" is off
 	ClickHouse      chstore.Config
 	Migrate         bool
 	DefaultPageSize int
@@ -70,6 +71,7 @@ func LoadQuery(args []string, getenv func(string) string, usage io.Writer) (Quer
 	fs := flag.NewFlagSet("query", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	fs.StringVar(&c.ListenAddr, "listen-addr", c.ListenAddr, "HTTP listen address")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "address of a private net/http/pprof listener (empty: off)")
 	registerClickHouse(fs, &c.ClickHouse, &c.Migrate)
 	fs.IntVar(&c.DefaultPageSize, "page-size", c.DefaultPageSize, "events per page when the client does not say")
 	fs.IntVar(&c.MaxPageSize, "max-page-size", c.MaxPageSize, "largest page_size a client may ask for")
@@ -89,6 +91,7 @@ func LoadQuery(args []string, getenv func(string) string, usage io.Writer) (Quer
 // Loader is the loader's configuration.
 type Loader struct {
 	HealthAddr      string
+	PprofAddr       string // a private net/http/pprof listener; "" is off
 	Kafka           loader.Config
 	ClickHouse      chstore.Config
 	Migrate         bool
@@ -134,6 +137,7 @@ func LoadLoader(args []string, getenv func(string) string, usage io.Writer) (Loa
 	fs.SetOutput(usage)
 	k := &c.Kafka
 	fs.StringVar(&c.HealthAddr, "health-addr", c.HealthAddr, "HTTP address of /healthz and /readyz")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr, "address of a private net/http/pprof listener (empty: off)")
 	fs.Var((*pconfig.StringList)(&k.Brokers), "kafka-brokers", "comma-separated Kafka seed brokers")
 	fs.StringVar(&k.RawTopic, "raw-topic", k.RawTopic, "raw events topic")
 	fs.StringVar(&k.EnrichedTopic, "enriched-topic", k.EnrichedTopic, "enriched events topic")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -106,7 +107,7 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 	if _, err := probe(ctx, c, pick()); err != nil {
 		return res, fmt.Errorf("first probe: %w", err)
 	}
-	for _, rate := range rates {
+	run := func(rate float64) (PipelineStep, error) {
 		meter := proc.NewMeter(e.pids(svc))
 		var fresh []time.Duration
 		late := 0
@@ -133,19 +134,40 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 			s.Verdict = fmt.Sprintf("freshness p99 %.0f ms, %d probes late", s.FreshP99ms, late)
 		default:
 			s.Sustained, s.Verdict = true, "sustained"
-			res.MaxSustained = rate
 		}
 		t0 := time.Now()
 		if err := drain(ctx, adm, raw, "bench.e2e.enricher."+e.Run, "bench.e2e.loader."+e.Run); err != nil {
-			return res, err
+			return s, err
 		}
 		s.DrainSeconds = time.Since(t0).Seconds()
 		e.logf("end to end at %.0f events/s: accepted %.0f/s, freshness p50 %.0f ms p99 %.0f ms: %s (drained in %.1f s)",
 			rate, s.Achieved, s.FreshP50ms, s.FreshP99ms, s.Verdict, s.DrainSeconds)
+		return s, nil
+	}
+	// Up the ladder until a rate is not sustained; then once more halfway
+	// between the last sustained rate and that one, to narrow the answer.
+	for i, rate := range rates {
+		s, err := run(rate)
 		res.Steps = append(res.Steps, s)
-		if !s.Sustained {
-			break
+		if err != nil {
+			return res, err
 		}
+		if s.Sustained {
+			res.MaxSustained = rate
+			continue
+		}
+		if i > 0 && !e.Quick {
+			mid := math.Round((rates[i-1]+rate)/2/1000) * 1000
+			s, err := run(mid)
+			res.Steps = append(res.Steps, s)
+			if err != nil {
+				return res, err
+			}
+			if s.Sustained {
+				res.MaxSustained = mid
+			}
+		}
+		break
 	}
 	if err := svc.stop(); err != nil {
 		return res, err
