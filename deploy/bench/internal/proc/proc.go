@@ -45,6 +45,9 @@ func Start(ctx context.Context, s Spec, timeout time.Duration) (*Proc, error) {
 	p.cmd = exec.Command(s.Bin, s.Args...)
 	p.cmd.Env = append(os.Environ(), s.Env...)
 	p.cmd.Stdout, p.cmd.Stderr = f, f
+	// Should the load tool die, its services die with it rather than hold
+	// their ports for the next run.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", s.Name, err)
 	}

@@ -55,7 +55,7 @@ func Enricher(ctx context.Context, e Env, cases []EnricherCase, n int) ([]Enrich
 		"LISTEN_ADDR="+local(fakeGeoPort), "SYNTHETIC=true", "LOG_LEVEL=warn")); err != nil {
 		return nil, err
 	}
-	defer fake.stop()
+	defer func() { _ = fake.stop() }()
 	var out []EnricherResult
 	for i, c := range cases {
 		r, err := enricherCase(ctx, e, c, n, fmt.Sprintf("%s.%d", e.Run, i))

@@ -39,7 +39,7 @@ type BatchResult struct {
 func Ingest(ctx context.Context, e Env, ph IngestPhases, conns int) (IngestResult, error) {
 	res := IngestResult{Connections: conns}
 	var svc services
-	defer svc.stop()
+	defer func() { _ = svc.stop() }() // a closure: svc grows after this line
 	if err := svc.add(e.start(ctx, "ingest", "INGEST_", url(ingestPort)+"/readyz", "LISTEN_ADDR="+local(ingestPort),
 		"KAFKA_BROKERS="+e.Brokers, "RAW_TOPIC=bench.ingest.raw."+e.Run, "RAW_TOPIC_REPLICATION_FACTOR=1", "LOG_LEVEL=warn")); err != nil {
 		return res, err

@@ -59,7 +59,7 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 	db := "bench_e2e_" + strings.ReplaceAll(e.Run, ".", "_")
 	ch := []string{"CLICKHOUSE_NATIVE_ADDR=" + e.ClickHouseNative, "CLICKHOUSE_HTTP_ADDR=" + e.ClickHouseHTTP, "CLICKHOUSE_DATABASE=" + db}
 	var svc services
-	defer svc.stop()
+	defer func() { _ = svc.stop() }() // a closure: svc grows after this line
 	err := svc.add(e.start(ctx, "fakegeo", "FAKEGEO_", url(fakeGeoPort)+"/control/table",
 		"LISTEN_ADDR="+local(fakeGeoPort), "SYNTHETIC=true", "LOG_LEVEL=warn"))
 	if err == nil {

@@ -26,7 +26,7 @@ func Query(ctx context.Context, e Env, sizes []int, samples int) ([]QueryResult,
 		return nil, err
 	}
 	var svc services
-	defer svc.stop()
+	defer func() { _ = svc.stop() }() // a closure: svc grows after this line
 	if err := svc.add(e.start(ctx, "query", "QUERY_", url(queryPort)+"/readyz", "LISTEN_ADDR="+local(queryPort),
 		"CLICKHOUSE_NATIVE_ADDR="+e.ClickHouseNative, "CLICKHOUSE_HTTP_ADDR="+e.ClickHouseHTTP, "CLICKHOUSE_DATABASE="+db, "LOG_LEVEL=warn")); err != nil {
 		return nil, err

@@ -30,14 +30,16 @@ type Env struct {
 	Run                              string // unique suffix of this run's topics and groups
 }
 
-// The services' ports during a benchmark (private, so a running `make dev`
-// does not collide).
+// The services' ports during a benchmark: apart from `make dev`'s and the
+// tests', and below Linux's ephemeral range (32768 and up), where the load
+// tool's own outgoing connections could hold a port a service is about to
+// listen on.
 const (
-	ingestPort   = 38001
-	queryPort    = 38002
-	enricherPort = 38003
-	loaderPort   = 38004
-	fakeGeoPort  = 38090
+	ingestPort   = 27001
+	queryPort    = 27002
+	enricherPort = 27003
+	loaderPort   = 27004
+	fakeGeoPort  = 27090
 )
 
 func local(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
