@@ -181,7 +181,7 @@ func RunLoader(ctx context.Context, cfg config.Loader, log *slog.Logger, ready f
 		"batch_rows", cfg.Kafka.BatchRows, "batch_linger", cfg.Kafka.BatchLinger.String())
 	err = l.Run(ctx)
 	log.Info("loader stopped", "rows", l.Stats.Rows.Load(), "batches", l.Stats.Batches.Load(),
-		"skipped", l.Stats.Skipped.Load(), "insert_retries", l.Stats.Retries.Load())
+		"superseded_in_batch", l.Stats.Superseded.Load(), "skipped", l.Stats.Skipped.Load(), "insert_retries", l.Stats.Retries.Load())
 	return err
 }
 

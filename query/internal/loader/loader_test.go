@@ -110,7 +110,7 @@ func TestIntegrationLoaderLoadsBothTopics(t *testing.T) {
 		l := startLoader(t, b, tp, s)
 
 		waitFor(t, "every record loaded", 60*time.Second, func() bool {
-			return l.Stats.Rows.Load() == int64(n+len(enrichedIDs))
+			return l.Stats.Rows.Load()+l.Stats.Superseded.Load() == int64(n+len(enrichedIDs))
 		})
 		rows, err := s.List(context.Background(), store.Filter{}, nil, 0, n+10)
 		if err != nil || len(rows) != n {
