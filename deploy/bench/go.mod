@@ -5,7 +5,6 @@ go 1.26.8
 require github.com/eventtarget/eventtarget/platform v0.0.0
 
 require (
-	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
@@ -15,6 +14,7 @@ replace github.com/eventtarget/eventtarget/platform => ../../platform
 
 require (
 	github.com/eventtarget/eventtarget/schemas v0.0.0
+	github.com/go-json-experiment/json v1.27.2
 	github.com/google/uuid v1.6.0
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.20.0

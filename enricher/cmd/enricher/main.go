@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/eventtarget/eventtarget/enricher/internal/app"
@@ -30,6 +31,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	cfg, err := config.Load("enricher", args, getenv, stderr, nil)
 	if err != nil {
 		return err
+	}
+	if getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
 	}
 	return app.Run(ctx, cfg, logging.New(cfg.Log, "enricher", stdout), nil)
 }

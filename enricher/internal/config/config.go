@@ -47,6 +47,13 @@ type Config struct {
 	CacheSize int
 	CacheTTL  time.Duration
 
+	// GCPercent is the Go collector's GOGC for the enricher (the GOGC
+	// environment variable, when set, wins). The local databases are one
+	// large block without pointers, held in memory: the collector need not
+	// scan it, but at the default 100 it lets garbage grow as large as it
+	// before collecting, which doubles the memory for nothing.
+	GCPercent int
+
 	APIFormat string // remote.FormatIPAPI, remote.FormatGeoIPAPI or APINone
 	Remote    remote.Config
 	MMDB      mmdb.Config
@@ -80,6 +87,7 @@ func Default() Config {
 		SessionTimeout:     10 * time.Second,
 		CacheSize:          100_000,
 		CacheTTL:           24 * time.Hour,
+		GCPercent:          25,
 		APIFormat:          r.Format,
 		Remote:             r,
 		MMDB:               mmdb.DefaultConfig(),
@@ -116,6 +124,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("-session-timeout %v: want at least 1s", c.SessionTimeout)
 	case c.CacheSize < 1:
 		return fmt.Errorf("-cache-size %d: want at least 1", c.CacheSize)
+	case c.GCPercent < 1:
+		return fmt.Errorf("-gc-percent %d: want at least 1", c.GCPercent)
 	case c.CacheTTL <= 0:
 		return fmt.Errorf("-cache-ttl %v: want more than 0", c.CacheTTL)
 	case c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0:
@@ -186,6 +196,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "consumer group session timeout")
 	fs.IntVar(&c.CacheSize, "cache-size", c.CacheSize, "addresses kept in the answer cache")
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", c.CacheTTL, "how long an API answer is reused")
+	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "the Go collector's GOGC (the GOGC environment variable wins)")
 	fs.StringVar(&c.APIFormat, "geo-api", c.APIFormat, "remote API: ip-api, geoip-api or none")
 	fs.StringVar(&c.Remote.BaseURL, "geo-api-url", c.Remote.BaseURL, "remote API base URL")
 	fs.DurationVar(&c.Remote.Timeout, "geo-api-timeout", c.Remote.Timeout, "timeout of one API request")

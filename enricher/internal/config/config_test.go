@@ -43,6 +43,7 @@ func TestValidationNamesTheSetting(t *testing.T) {
 		"ENRICHER_MAX_BATCH":           "0",
 		"ENRICHER_ENRICHED_TOPIC":      "events.raw",
 		"ENRICHER_CACHE_SIZE":          "0",
+		"ENRICHER_GC_PERCENT":          "0",
 		"ENRICHER_LOG_LEVEL":           "loud",
 	} {
 		_, err := config.Load("enricher", nil, env(map[string]string{setting: value}), io.Discard, nil)

@@ -111,11 +111,6 @@ func New(cfg Config, dest Inserter, log *slog.Logger) (*Loader, error) {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.DisableAutoCommit(),
-		// Bound what waits in memory for the next poll: unbounded, a loader
-		// behind a backlog buffered fetch after fetch (decompressed) and
-		// passed 450 MiB; two fetches of 8 MiB keep ahead of the inserts.
-		kgo.FetchMaxBytes(8<<20),
-		kgo.MaxConcurrentFetches(2),
 		// Hold rebalances while a batch is between poll and commit, so its
 		// partitions are not handed over with work in flight.
 		kgo.BlockRebalanceOnPoll(),

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Request is what one call sends.
@@ -35,7 +37,38 @@ type Request struct {
 
 // BatchItems reads the batch endpoint's answer: how many events it
 // accepted, and the first rejection's reason when it did not take them all.
+// The answer leads with its counts ({"accepted":…,"rejected":…,"results":…});
+// they are read as tokens, so that the load tool, on the same cores as the
+// server, does not decode a thousand results per request when all is well.
 func BatchItems(body []byte) (int, error) {
+	dec := jsontext.NewDecoder(bytes.NewReader(body))
+	accepted, rejected := -1, -1
+	if tok, err := dec.ReadToken(); err == nil && tok.Kind() == '{' {
+		for accepted < 0 || rejected < 0 {
+			name, err := dec.ReadToken()
+			if err != nil || name.Kind() != '"' {
+				break
+			}
+			key := name.String() // a token is void after the next read
+			val, err := dec.ReadToken()
+			if err != nil || val.Kind() != '0' {
+				break
+			}
+			n, err := val.Int()
+			if err != nil {
+				break
+			}
+			switch key {
+			case "accepted":
+				accepted = int(n)
+			case "rejected":
+				rejected = int(n)
+			}
+		}
+	}
+	if accepted >= 0 && rejected == 0 {
+		return accepted, nil
+	}
 	var a struct {
 		Accepted int `json:"accepted"`
 		Rejected int `json:"rejected"`
@@ -47,11 +80,9 @@ func BatchItems(body []byte) (int, error) {
 	if err := json.Unmarshal(body, &a); err != nil {
 		return 0, fmt.Errorf("batch answer: %w", err)
 	}
-	if a.Rejected > 0 {
-		for _, r := range a.Results {
-			if r.Error != nil {
-				return a.Accepted, fmt.Errorf("%d of %d rejected, e.g. %d %s", a.Rejected, a.Accepted+a.Rejected, r.Status, r.Error)
-			}
+	for _, r := range a.Results {
+		if r.Error != nil {
+			return a.Accepted, fmt.Errorf("%d of %d rejected, e.g. %d %s", a.Rejected, a.Accepted+a.Rejected, r.Status, r.Error)
 		}
 	}
 	return a.Accepted, nil
