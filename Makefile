@@ -7,7 +7,7 @@ BIN := $(CURDIR)/bin
 help:
 	@echo "make dev    run the pipeline locally on embedded defaults (Ctrl-C stops it)"
 	@echo "make test   install/start real Kafka + ClickHouse, run every module's tests"
-	@echo "make bench  run the Go benchmarks"
+	@echo "make bench  the load tool over every stage (bench/out/report.md), then the Go benchmarks"
 	@echo "make build  build every service into ./bin"
 
 ## dev: run the whole pipeline locally (embedded Kafka, data under .data/).

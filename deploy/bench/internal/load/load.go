@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -186,12 +187,16 @@ func ClosedLoop(ctx context.Context, c *http.Client, r Request, conns int, d tim
 
 // Open is an open-loop result; latencies are from the scheduled send time.
 type Open struct {
-	FirstError        string
-	Rate              float64
-	Sent, OK, Failed  int64
-	Items             int64
-	P50, P99, P999    time.Duration
-	Max               time.Duration
+	FirstError       string
+	Rate             float64
+	Sent, OK, Failed int64
+	Items            int64
+	P50, P99, P999   time.Duration
+	Max              time.Duration
+	// SendLagP99 is how late the tool itself sent requests (99th
+	// percentile): the part of the latencies that is the tool's, not the
+	// server's, when both share the cores.
+	SendLagP99        time.Duration
 	AchievedPerSecond float64 // successful requests per second
 	ItemsPerSecond    float64 // accepted items per second
 }
@@ -201,6 +206,7 @@ func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d ti
 	interval := time.Duration(float64(time.Second) / rate)
 	n := int(d / interval)
 	lat := make([]time.Duration, n)
+	lag := make([]time.Duration, n)
 	okFlags := make([]bool, n)
 	var items atomic.Int64
 	var firstErr atomic.Value
@@ -214,6 +220,7 @@ func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d ti
 		wg.Add(1)
 		go func(i int, at time.Time) {
 			defer wg.Done()
+			lag[i] = time.Since(at)
 			got, err := do(ctx, c, r)
 			lat[i] = time.Since(at)
 			items.Add(int64(got))
@@ -246,6 +253,10 @@ func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d ti
 		return good[int(p*float64(len(good)-1))]
 	}
 	res.P50, res.P99, res.P999, res.Max = q(0.50), q(0.99), q(0.999), q(1)
+	slices.Sort(lag)
+	if n > 0 {
+		res.SendLagP99 = lag[int(0.99*float64(n-1))]
+	}
 	res.AchievedPerSecond = float64(res.OK) / el.Seconds()
 	res.ItemsPerSecond = float64(res.Items) / el.Seconds()
 	return res

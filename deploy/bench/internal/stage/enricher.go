@@ -58,7 +58,7 @@ func Enricher(ctx context.Context, e Env, cases []EnricherCase, n int) ([]Enrich
 	defer func() { _ = fake.stop() }()
 	var out []EnricherResult
 	for i, c := range cases {
-		r, err := enricherCase(ctx, e, c, n, fmt.Sprintf("%s.%d", e.Run, i))
+		r, err := enricherCase(ctx, e, c, n, fmt.Sprintf("%s.%d", e.Run, i), fake)
 		if err != nil {
 			return out, fmt.Errorf("enricher, %s: %w", c.Name, err)
 		}
@@ -68,7 +68,7 @@ func Enricher(ctx context.Context, e Env, cases []EnricherCase, n int) ([]Enrich
 	return out, nil
 }
 
-func enricherCase(ctx context.Context, e Env, c EnricherCase, n int, run string) (EnricherResult, error) {
+func enricherCase(ctx context.Context, e Env, c EnricherCase, n int, run string, fake services) (EnricherResult, error) {
 	res := EnricherResult{EnricherCase: c}
 	raw, enriched, group := "bench.enricher.raw."+run, "bench.enricher.enriched."+run, "bench.enricher."+run
 	cl, err := newClient(e.Brokers)
@@ -111,7 +111,11 @@ func enricherCase(ctx context.Context, e Env, c EnricherCase, n int, run string)
 	if err != nil {
 		return res, err
 	}
-	res.progress, res.Usage, err = e.consume(ctx, p, cl, group, raw, n)
+	var also services
+	if c.API {
+		also = fake
+	}
+	res.progress, res.Usage, err = e.consume(ctx, p, also, cl, group, raw, n)
 	return res, err
 }
 

@@ -88,7 +88,7 @@ type progress struct {
 	PerSec  float64       `json:"per_second"`
 }
 
-func waitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, total int64, timeout time.Duration) (progress, error) {
+func waitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, total int64, timeout time.Duration, onFirst func()) (progress, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var first int64 = -1
@@ -106,14 +106,18 @@ func waitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, t
 			now := time.Now()
 			if sum > 0 && first < 0 {
 				first, t0 = sum, now
+				if onFirst != nil {
+					onFirst()
+				}
 			}
 			last = sum
 			if sum >= total && first >= 0 {
 				el := now.Sub(t0)
 				p := progress{Events: sum - first, Elapsed: el, Seconds: el.Seconds()}
-				if el > 0 {
-					p.PerSec = float64(p.Events) / el.Seconds()
+				if p.Events == 0 || el <= 0 {
+					return p, fmt.Errorf("group %s: all %d records committed before a rate could be measured; give it more", group, total)
 				}
+				p.PerSec = float64(p.Events) / el.Seconds()
 				return p, nil
 			}
 		}
@@ -126,11 +130,17 @@ func waitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, t
 }
 
 // consume measures service p working through n records of topic as its
-// consumer group, then stops it.
-func (e Env) consume(ctx context.Context, p *proc.Proc, cl *kgo.Client, group, topic string, n int) (progress, map[string]proc.Usage, error) {
-	meter := proc.NewMeter(e.pids(services{p}))
-	prog, err := waitCommitted(ctx, kadm.NewClient(cl), group, topic, int64(n), 5*time.Minute)
-	usage := meter.Stop()
+// consumer group, then stops it. CPU is measured over the same window as the
+// rate: from the first commit to the last.
+// also names other services to measure beside it (they keep running).
+func (e Env) consume(ctx context.Context, p *proc.Proc, also services, cl *kgo.Client, group, topic string, n int) (progress, map[string]proc.Usage, error) {
+	var meter *proc.Meter
+	prog, err := waitCommitted(ctx, kadm.NewClient(cl), group, topic, int64(n), 5*time.Minute,
+		func() { meter = proc.NewMeter(e.pids(append(services{p}, also...))) })
+	var usage map[string]proc.Usage
+	if meter != nil {
+		usage = meter.Stop()
+	}
 	if stopErr := p.Stop(); err == nil {
 		err = stopErr
 	}

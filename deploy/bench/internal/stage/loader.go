@@ -55,7 +55,7 @@ func Loader(ctx context.Context, e Env, n int) (LoaderResult, error) {
 	if err != nil {
 		return res, err
 	}
-	res.progress, res.Usage, err = e.consume(ctx, p, cl, group, enriched, n)
+	res.progress, res.Usage, err = e.consume(ctx, p, nil, cl, group, enriched, n)
 	if err != nil {
 		return res, err
 	}

@@ -41,10 +41,19 @@ type PipelineResult struct {
 	StepSeconds  float64        `json:"step_seconds"`
 	Steps        []PipelineStep `json:"steps"`
 	MaxSustained float64        `json:"max_sustained_events_per_second"`
+	// MaxWithin1s is the highest sustained rate whose freshness p99 was also
+	// under 1 s.
+	MaxWithin1s float64 `json:"max_events_per_second_with_freshness_p99_under_1s"`
 }
 
-// freshnessLimit is the issue's bar for a sustained rate.
-const freshnessLimit = 2 * time.Second
+// freshnessLimit is the bar for a sustained rate: p99 under 2 s, as the
+// benchmark was specified; freshnessTarget is the product's target (p99
+// under 1 s), reported beside it.
+const (
+	freshnessLimit  = 2 * time.Second
+	freshnessTarget = time.Second
+	probeTimeout    = 10 * time.Second
+)
 
 // Pipeline runs ingest, enricher, loader and query together and offers each
 // rate in turn, in batches of batch events posted open loop (a constant
@@ -120,6 +129,11 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 		<-probes
 		s := PipelineStep{Rate: rate, Achieved: open.ItemsPerSecond, FailedPosts: open.Failed,
 			PostP99ms: float64(open.P99.Microseconds()) / 1000, Probes: len(fresh) + late, ProbesLate: late, Usage: meter.Stop()}
+		// A probe still not queryable after 10 s counts as 10 s: leaving it
+		// out would flatter the percentiles exactly when they matter.
+		for range late {
+			fresh = append(fresh, probeTimeout)
+		}
 		slices.Sort(fresh)
 		if len(fresh) > 0 {
 			s.FreshP50ms = float64(fresh[int(0.5*float64(len(fresh)-1))].Microseconds()) / 1000
@@ -130,13 +144,17 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 			s.Verdict = fmt.Sprintf("%d posts failed (%s)", open.Failed, open.FirstError)
 		case s.Achieved < 0.97*rate:
 			s.Verdict = fmt.Sprintf("only %.0f events/s accepted", s.Achieved)
-		case late > 0 || s.FreshP99ms >= float64(freshnessLimit.Milliseconds()) || len(fresh) == 0:
+		case s.FreshP99ms >= float64(freshnessLimit.Milliseconds()) || len(fresh) == 0:
 			s.Verdict = fmt.Sprintf("freshness p99 %.0f ms, %d probes late", s.FreshP99ms, late)
 		default:
 			s.Sustained, s.Verdict = true, "sustained"
+			if s.FreshP99ms >= float64(freshnessTarget.Milliseconds()) {
+				s.Verdict = "sustained (p99 over 1 s)"
+			}
 		}
 		t0 := time.Now()
-		if err := drain(ctx, adm, raw, "bench.e2e.enricher."+e.Run, "bench.e2e.loader."+e.Run); err != nil {
+		if err := drain(ctx, adm, caughtUp{"bench.e2e.enricher." + e.Run, raw, 0}, caughtUp{"bench.e2e.loader." + e.Run, raw, 0},
+			caughtUp{"bench.e2e.loader." + e.Run, enriched, 1}); err != nil {
 			return s, err
 		}
 		s.DrainSeconds = time.Since(t0).Seconds()
@@ -153,7 +171,7 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 			return res, err
 		}
 		if s.Sustained {
-			res.MaxSustained = rate
+			res.record(s)
 			continue
 		}
 		if i > 0 && !e.Quick {
@@ -164,7 +182,7 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 				return res, err
 			}
 			if s.Sustained {
-				res.MaxSustained = mid
+				res.record(s)
 			}
 		}
 		break
@@ -175,6 +193,13 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 	svc = nil
 	_, err = load.NewClickHouse("http://"+e.ClickHouseHTTP, db).Exec(ctx, "DROP DATABASE "+db)
 	return res, err
+}
+
+func (r *PipelineResult) record(s PipelineStep) {
+	r.MaxSustained = max(r.MaxSustained, s.Rate)
+	if s.FreshP99ms < float64(freshnessTarget.Milliseconds()) {
+		r.MaxWithin1s = max(r.MaxWithin1s, s.Rate)
+	}
 }
 
 // probeEvery sends a probe every interval for d and returns the freshness
@@ -219,9 +244,9 @@ func probe(ctx context.Context, c *http.Client, ip string) (time.Duration, error
 	}
 	// Poll often at first, then less: a probe that waits polls less, so
 	// that a pipeline falling behind is not also flooded with GETs (which
-	// would make it fall further behind). The interval stays a small part
-	// of the 2 s bar.
-	for poll := 20 * time.Millisecond; time.Since(sent) < 10*time.Second; poll = min(poll*5/4, 200*time.Millisecond) {
+	// would make it fall further behind). The interval, at most 100 ms, is
+	// the measurement's resolution.
+	for poll := 20 * time.Millisecond; time.Since(sent) < probeTimeout; poll = min(poll*5/4, 100*time.Millisecond) {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url(queryPort)+"/api/events/"+created.UUID+"/", nil)
 		var got struct {
 			GeoStatus *string `json:"geo_status"`
@@ -248,39 +273,55 @@ func doJSON(c *http.Client, req *http.Request, want int, v any) error {
 	return json.Unmarshal(b.Bytes(), v)
 }
 
-// drain waits until every group has committed the whole raw topic, so that
-// the next step starts on an idle pipeline.
-func drain(ctx context.Context, adm *kadm.Client, raw string, groups ...string) error {
+// caughtUp is one consumer group that must have committed a topic.
+type caughtUp struct {
+	group, topic string
+	// slack is how far below a partition's end the group may stay: a
+	// topic written in transactions ends each partition with a commit
+	// marker, which consumers skip and never commit past.
+	slack int64
+}
+
+// drain waits until every group has committed its topic, so that the next
+// step starts on an idle pipeline.
+func drain(ctx context.Context, adm *kadm.Client, checks ...caughtUp) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	for {
-		ends, err := adm.ListEndOffsets(ctx, raw)
-		if err != nil {
-			return err
-		}
-		var end int64
-		ends.Each(func(o kadm.ListedOffset) { end += o.Offset })
 		done := true
-		for _, g := range groups {
-			offs, err := adm.FetchOffsets(ctx, g)
+		for _, c := range checks {
+			ok, err := committed(ctx, adm, c)
 			if err != nil {
 				return err
 			}
-			var at int64
-			offs.Each(func(o kadm.OffsetResponse) {
-				if o.Topic == raw && o.At > 0 {
-					at += o.At
-				}
-			})
-			done = done && at >= end
+			done = done && ok
 		}
 		if done {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("pipeline did not drain %s within 3 minutes", raw)
+			return fmt.Errorf("pipeline did not drain within 3 minutes")
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+func committed(ctx context.Context, adm *kadm.Client, c caughtUp) (bool, error) {
+	ends, err := adm.ListEndOffsets(ctx, c.topic)
+	if err != nil {
+		return false, err
+	}
+	offs, err := adm.FetchOffsets(ctx, c.group)
+	if err != nil {
+		return false, err
+	}
+	ok := true
+	ends.Each(func(end kadm.ListedOffset) {
+		at, _ := offs.Lookup(c.topic, end.Partition)
+		if at.At < end.Offset-c.slack {
+			ok = false
+		}
+	})
+	return ok, nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -76,9 +77,10 @@ func (s services) stop() error {
 	return first
 }
 
-// pids names every service and server to measure.
+// pids names every service and server to measure, and the load tool,
+// which shares the cores.
 func (e Env) pids(s services) map[string]int {
-	out := map[string]int{}
+	out := map[string]int{"loadgen": os.Getpid()}
 	for name, pid := range e.Servers {
 		out[name] = pid
 	}
