@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger, ready func(he
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HealthAddr, err)
 	}
-	srv := &http.Server{Handler: healthHandler(p.Client(), &running), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: healthHandler(p.Client, &running), ReadHeaderTimeout: 5 * time.Second}
 	hctx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
 	healthDone := make(chan error, 1)
 	go func() { healthDone <- httpserver.Serve(hctx, srv, ln, 5*time.Second, log) }()
@@ -169,7 +169,9 @@ func logStats(ctx context.Context, p *processor.Processor, log *slog.Logger) {
 	}
 }
 
-func healthHandler(cl *kgo.Client, running *atomic.Bool) http.Handler {
+// healthHandler asks client for the current Kafka client at each check: the
+// processor replaces its session after a failure.
+func healthHandler(client func() *kgo.Client, running *atomic.Bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, `{"status":"ok"}`)
@@ -177,7 +179,7 @@ func healthHandler(cl *kgo.Client, running *atomic.Bool) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		err := cl.Ping(ctx)
+		err := client().Ping(ctx)
 		if err == nil && !running.Load() {
 			err = errors.New("not consuming")
 		}

@@ -68,8 +68,11 @@ func (s *Stats) LogValue() slog.Value {
 
 // Processor runs the loop.
 type Processor struct {
-	cfg     Config
-	sess    *kgo.GroupTransactSession
+	cfg Config
+	// sess is replaced when it fails (see restart); readiness checks read
+	// it from other goroutines.
+	sess    atomic.Pointer[kgo.GroupTransactSession]
+	opts    []kgo.Opt
 	resolve Resolver
 	log     *slog.Logger
 	// Keep, if set, filters raw events before enrichment (replay).
@@ -105,22 +108,29 @@ func New(cfg Config, resolve Resolver, log *slog.Logger, extra ...kgo.Opt) (*Pro
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
-	sess, err := kgo.NewGroupTransactSession(append(opts, extra...)...)
+	opts = append(opts, extra...)
+	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka transactional session: %w", err)
 	}
-	return &Processor{cfg: cfg, sess: sess, resolve: resolve, log: log}, nil
+	p := &Processor{cfg: cfg, opts: opts, resolve: resolve, log: log}
+	p.sess.Store(sess)
+	return p, nil
 }
 
 // Client is the session's client, for admin calls and readiness checks.
-func (p *Processor) Client() *kgo.Client { return p.sess.Client() }
+func (p *Processor) Client() *kgo.Client { return p.sess.Load().Client() }
 
-// Run processes batches until ctx is done or a fatal error occurs. A batch
-// in progress when ctx ends is finished if its lookups complete within
-// grace, and aborted otherwise (the next run re-reads it).
+// Run processes batches until ctx is done. A batch in progress when ctx
+// ends is finished if its lookups complete within grace, and aborted
+// otherwise (the next run re-reads it). A failed transaction session (the
+// broker gone too long) is replaced after a wait (see restart); Run returns
+// an error only when a new session cannot be made, or when the last
+// transaction could not be ended at shutdown.
 func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
+	wait := minRestartWait
 	for {
-		fetches := p.sess.PollRecords(ctx, p.cfg.MaxBatch)
+		fetches := p.sess.Load().PollRecords(ctx, p.cfg.MaxBatch)
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return nil
 		}
@@ -131,14 +141,55 @@ func (p *Processor) Run(ctx context.Context, grace time.Duration) error {
 		if len(recs) == 0 {
 			continue
 		}
-		if err := p.processBatch(ctx, recs, grace); err != nil {
+		err := p.processBatch(ctx, recs, grace)
+		switch {
+		case err == nil:
+			wait = minRestartWait
+		case ctx.Err() != nil:
 			return err
+		default:
+			if err := p.restart(ctx, err, wait); err != nil {
+				return err
+			}
+			wait = min(2*wait, maxRestartWait)
 		}
 	}
 }
 
+// The waits before a new session after a failed one: doubling from the
+// first to the last while failures follow one another.
+const (
+	minRestartWait = time.Second
+	maxRestartWait = 30 * time.Second
+)
+
+// restart replaces a failed session. franz-go's word on a failed Begin or
+// End is that the session should not go on (a broker gone for longer than
+// the client's retries, say), and a process supervisor would restart the
+// enricher; doing it here spares the restart and the database load. The new
+// session has the same transactional id, so the broker fences the old one
+// and aborts its open transaction; it rejoins the group and reads from the
+// committed offsets, so the failed batch is read again: nothing lost, and
+// nothing doubled in what read_committed consumers see.
+func (p *Processor) restart(ctx context.Context, cause error, wait time.Duration) error {
+	p.log.Warn("kafka transactional session failed; starting a new one", "error", cause, "after", wait.String())
+	p.sess.Load().Close()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-time.After(wait):
+	}
+	sess, err := kgo.NewGroupTransactSession(p.opts...)
+	if err != nil {
+		return fmt.Errorf("kafka transactional session: %w", err)
+	}
+	p.sess.Store(sess)
+	return nil
+}
+
 func (p *Processor) processBatch(ctx context.Context, recs []*kgo.Record, grace time.Duration) error {
-	if err := p.sess.Begin(); err != nil {
+	sess := p.sess.Load()
+	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	// Lookups outlive a shutdown request by at most grace; the transaction
@@ -150,16 +201,16 @@ func (p *Processor) processBatch(ctx context.Context, recs []*kgo.Record, grace 
 
 	endCtx, endCancel := context.WithTimeout(context.Background(), p.cfg.TransactionTimeout)
 	defer endCancel()
-	promise := kgo.AbortingFirstErrPromise(p.sess.Client())
+	promise := kgo.AbortingFirstErrPromise(sess.Client())
 	for _, o := range outcomes {
 		if o.Record != nil {
-			p.sess.Produce(endCtx, o.Record, promise.Promise())
+			sess.Produce(endCtx, o.Record, promise.Promise())
 		}
 	}
 	// Flush sends now rather than after the linger; Err waits for every ack.
-	flushErr := p.sess.Client().Flush(endCtx)
+	flushErr := sess.Client().Flush(endCtx)
 	commit := flushErr == nil && promise.Err() == nil && work.Err() == nil
-	committed, err := p.sess.End(endCtx, kgo.TransactionEndTry(commit))
+	committed, err := sess.End(endCtx, kgo.TransactionEndTry(commit))
 	if err != nil {
 		return fmt.Errorf("end transaction: %w", err)
 	}
@@ -193,7 +244,7 @@ func (p *Processor) processBatch(ctx context.Context, recs []*kgo.Record, grace 
 
 // Close leaves the group and closes the client. An open transaction (none,
 // between batches) would be aborted by the broker after its timeout.
-func (p *Processor) Close() { p.sess.Close() }
+func (p *Processor) Close() { p.sess.Load().Close() }
 
 // contextAfter returns a context that ends grace after parent ends.
 func contextAfter(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {

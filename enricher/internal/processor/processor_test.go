@@ -7,11 +7,14 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
 	"github.com/eventtarget/eventtarget/enricher/internal/geo"
@@ -147,4 +150,65 @@ func TestIntegrationEnrichesEachEventOnceAndDeadLettersPoison(t *testing.T) {
 func names(t *testing.T) (raw, enriched, dlq, group string) {
 	n := kafkatest.UniqueName(t)
 	return "it.raw." + n, "it.enriched." + n, "it.dlq." + n, "it.group." + n
+}
+
+// TestIntegrationNewSessionAfterAFailedTransaction makes the broker refuse
+// one transaction's end, which leaves franz-go's session unusable (as a
+// broker gone for longer than the client's retries does). The processor
+// must start a new session, and every event must still be enriched exactly
+// once as read_committed consumers see it.
+func TestIntegrationNewSessionAfterAFailedTransaction(t *testing.T) {
+	b := kafkatest.NewFake(t)
+	raw, enriched, dlq, group := names(t)
+	b.CreateTopics(t, 3, raw, enriched, dlq)
+	var failed atomic.Bool
+	b.Fake.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		b.Fake.KeepControl()
+		if failed.Swap(true) {
+			return nil, nil, false // only the first end fails
+		}
+		resp := req.(*kmsg.EndTxnRequest).ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.ProducerFenced.Code
+		return resp, nil, true
+	})
+	want := map[uuid.UUID]bool{}
+	var recs []*kgo.Record
+	for range 300 {
+		r, id := rawRecord(t, raw, "81.2.69.142")
+		recs = append(recs, r)
+		want[id] = true
+	}
+	b.Produce(t, recs...)
+
+	chain := geo.NewChain(geo.ChainConfig{CacheSize: 100, CacheTTL: time.Hour}, nil, table{netip.MustParseAddr("81.2.69.142"): london}, quiet())
+	p := newProcessor(t, b, raw, enriched, dlq, group, chain, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, time.Second) }()
+
+	got := b.ReadCommitted(t, enriched, len(want), 60*time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	p.Close()
+	if !failed.Load() {
+		t.Fatal("no transaction end was refused: the test did not test anything")
+	}
+	seen := map[uuid.UUID]int{}
+	for _, r := range got {
+		e, err := event.DecodeEnriched(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[e.ID]++
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("event %s enriched %d times", id, seen[id])
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d enriched records for %d raw events", len(got), len(want))
+	}
 }
