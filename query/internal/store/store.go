@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -76,6 +77,15 @@ type Filter struct {
 
 // where builds the WHERE clause with ? placeholders and their values.
 func (f Filter) where() (string, []any) {
+	conds, args := f.conds()
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// conds lists the filter's conditions and their values.
+func (f Filter) conds() ([]string, []any) {
 	var conds []string
 	var args []any
 	add := func(cond string, vals ...any) {
@@ -103,7 +113,7 @@ func (f Filter) where() (string, []any) {
 		add("latitude <= ?", *f.LatMax)
 	}
 	switch {
-	case f.LonMin != nil && f.LonMax != nil && *f.LonMin > *f.LonMax:
+	case f.antimeridian():
 		// The box crosses the antimeridian: east of min or west of max.
 		add("(longitude >= ? OR longitude <= ?)", *f.LonMin, *f.LonMax)
 	default:
@@ -114,10 +124,74 @@ func (f Filter) where() (string, []any) {
 			add("longitude <= ?", *f.LonMax)
 		}
 	}
-	if len(conds) == 0 {
-		return "", nil
+	return conds, args
+}
+
+func (f Filter) antimeridian() bool {
+	return f.LonMin != nil && f.LonMax != nil && *f.LonMin > *f.LonMax
+}
+
+// located reports whether f bounds latitude or longitude: only events with
+// a location can match it, and events_geo holds them sorted by place.
+func (f Filter) located() bool {
+	return f.LatMin != nil || f.LatMax != nil || f.LonMin != nil || f.LonMax != nil
+}
+
+// geoWhere is where() for events_geo: the filter's own conditions, which
+// decide, plus the same bounds on the whole-degree cells of the table's sort
+// key, which let ClickHouse skip the granules outside the box.
+func (f Filter) geoWhere() (string, []any) {
+	conds, args := f.conds()
+	add := func(cond string, vals ...any) {
+		conds = append(conds, cond)
+		args = append(args, vals...)
+	}
+	cell := func(deg float64) int64 { return int64(math.Floor(deg)) }
+	if f.LatMin != nil {
+		add("lat_cell >= ?", cell(*f.LatMin))
+	}
+	if f.LatMax != nil {
+		add("lat_cell <= ?", cell(*f.LatMax))
+	}
+	switch {
+	case f.antimeridian():
+		add("(lon_cell >= ? OR lon_cell <= ?)", cell(*f.LonMin), cell(*f.LonMax))
+	default:
+		if f.LonMin != nil {
+			add("lon_cell >= ?", cell(*f.LonMin))
+		}
+		if f.LonMax != nil {
+			add("lon_cell <= ?", cell(*f.LonMax))
+		}
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// geoMatches is a query over events_geo that yields (id_time, id,
+// received_ms) of every event whose newest version matches a located filter
+// whose WHERE clause over events_geo is where (its values: args). It runs
+// without FINAL, on every core, in three parts:
+//
+//   - candidates: the box's rows in events_geo, the highest matching version
+//     of each event (duplicates of one version collapse here; received_ms is
+//     the same in every version, so grouping by it changes nothing);
+//   - newer: the highest version in events of every event that has a version
+//     above the lowest candidate version. Versions above the first
+//     enrichment exist only after a replay, and merges shrink them back, so
+//     this reads the version column and little else;
+//   - a candidate stays when nothing newer exists: a newer version outside
+//     the box, or with no location at all, hides it, as FINAL would.
+//
+// Version 0 (raw) rows never match a located filter, so every candidate is
+// an enriched version.
+func geoMatches(where string, args []any) (string, []any) {
+	q := "SELECT id_time, id, received_ms FROM" +
+		" (SELECT id_time, id, received_ms, max(version) AS v FROM events_geo" + where + " GROUP BY id_time, id, received_ms)" +
+		" ANY LEFT JOIN (SELECT id_time, id, max(version) AS newest FROM events WHERE version >" +
+		" (SELECT if(count() = 0, toUInt32(4294967295), min(version)) FROM events_geo" + where + ")" +
+		" GROUP BY id_time, id) USING (id_time, id)" +
+		" WHERE newest <= v" // newest is 0 where events holds nothing newer
+	return q, append(append([]any{}, args...), args...)
 }
 
 // Cursor marks a position in the newest-first order: the last row of a page.
@@ -157,12 +231,21 @@ func finalSettings(ctx context.Context) context.Context {
 // List returns up to limit events matching f, newest first, starting after
 // the cursor when one is given, else skipping offset rows.
 //
-// It runs in two steps. FINAL (newest version of each event, before any
-// filter) is the costly part, so the first step runs it over the key, sort
-// and filter columns only and keeps the page's keys; the second fetches
-// those few events by primary key, as Get does.
+// It runs in two steps. The first finds the page's keys: for a located
+// filter in events_geo (see geoMatches); otherwise with FINAL (newest version
+// of each event, before any filter), the costly part, run over the key, sort
+// and filter columns only. The second fetches those few events by primary
+// key, as Get does.
 func (s *Store) List(ctx context.Context, f Filter, after *Cursor, offset, limit int) ([]Row, error) {
-	where, args := f.where()
+	var where string
+	var args []any
+	keyCtx := ctx
+	if f.located() {
+		where, args = f.geoWhere()
+	} else {
+		where, args = f.where()
+		keyCtx = finalSettings(ctx)
+	}
 	if after != nil {
 		cond := "(received_ms < ? OR (received_ms = ? AND id < ?))"
 		if where == "" {
@@ -172,9 +255,16 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, offset, limit
 		}
 		args = append(args, after.ReceivedMS, after.ReceivedMS, after.ID)
 	}
-	q := "SELECT id_time, id FROM events FINAL" + where + " ORDER BY received_ms DESC, id DESC LIMIT ? OFFSET ?"
+	var q string
+	if f.located() {
+		q, args = geoMatches(where, args)
+		q = "SELECT id_time, id FROM (" + q + ")"
+	} else {
+		q = "SELECT id_time, id FROM events FINAL" + where
+	}
+	q += " ORDER BY received_ms DESC, id DESC LIMIT ? OFFSET ?"
 	args = append(args, limit, offset)
-	keys, err := s.conn.Query(finalSettings(ctx), q, args...)
+	keys, err := s.conn.Query(keyCtx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
@@ -235,9 +325,19 @@ func (s *Store) List(ctx context.Context, f Filter, after *Cursor, offset, limit
 
 // Count returns how many events match f.
 func (s *Store) Count(ctx context.Context, f Filter) (uint64, error) {
-	where, args := f.where()
+	var q string
+	var args []any
+	if f.located() {
+		q, args = geoMatches(f.geoWhere())
+		q = "SELECT count() FROM (" + q + ")"
+	} else {
+		var where string
+		where, args = f.where()
+		q = "SELECT count() FROM events FINAL" + where
+		ctx = finalSettings(ctx)
+	}
 	var n uint64
-	if err := s.conn.QueryRow(finalSettings(ctx), "SELECT count() FROM events FINAL"+where, args...).Scan(&n); err != nil {
+	if err := s.conn.QueryRow(ctx, q, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count events: %w", err)
 	}
 	return n, nil
