@@ -1,9 +1,7 @@
 // Package clickhouse holds the ClickHouse schema as numbered migrations,
 // applied in order at start-up by the query service and the loader. A file
 // may hold several statements separated by semicolons at line ends. Every
-// statement must be safe to run twice, as two services may start at once:
-// DDL says IF NOT EXISTS, and a backfill (INSERT INTO … SELECT) may only fill
-// a table whose readers count each event once however often it is copied.
+// statement must be idempotent (IF NOT EXISTS): two services may start at once.
 package clickhouse
 
 import (

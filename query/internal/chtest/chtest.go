@@ -48,19 +48,6 @@ func Quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // Open connects to a fresh, migrated database that is dropped after the test.
 func Open(t testing.TB) (*chstore.Store, *store.Store, chstore.Config) {
 	t.Helper()
-	ch, s, cfg := OpenEmpty(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := store.Migrate(ctx, ch.Conn(), Quiet()); err != nil {
-		t.Fatal(err)
-	}
-	return ch, s, cfg
-}
-
-// OpenEmpty connects to a fresh database with no tables, dropped after the
-// test: for tests of the migrations themselves.
-func OpenEmpty(t testing.TB) (*chstore.Store, *store.Store, chstore.Config) {
-	t.Helper()
 	cfg := Config(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -69,6 +56,9 @@ func OpenEmpty(t testing.TB) (*chstore.Store, *store.Store, chstore.Config) {
 	}
 	ch, err := chstore.Open(ctx, cfg, Quiet())
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Migrate(ctx, ch.Conn(), Quiet()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
@@ -15,11 +14,6 @@ import (
 // safe to run concurrently from several services: every statement is
 // idempotent and the record table collapses duplicate entries.
 func Migrate(ctx context.Context, conn driver.Conn, log *slog.Logger) error {
-	return migrate(ctx, conn, log, math.MaxUint32)
-}
-
-// migrate applies the migrations up to version last.
-func migrate(ctx context.Context, conn driver.Conn, log *slog.Logger, last uint32) error {
 	err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations
 (
     version    UInt32,
@@ -54,7 +48,7 @@ ORDER BY version`)
 		return err
 	}
 	for _, m := range ms {
-		if applied[m.Version] || m.Version > last {
+		if applied[m.Version] {
 			continue
 		}
 		for i, stmt := range m.Statements {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/eventtarget/eventtarget/query/internal/chtest"
 	"github.com/eventtarget/eventtarget/query/internal/store"
-	"github.com/eventtarget/eventtarget/schemas/clickhouse"
 	"github.com/eventtarget/eventtarget/schemas/event"
 )
 
@@ -326,54 +325,4 @@ func ms(f fixture, id uuid.UUID) uint64 {
 		}
 	}
 	return 0
-}
-
-// An existing database gains events_geo by the 0002 migration: the events
-// already stored are copied in, and box searches find them as before.
-func TestIntegrationGeoMigrationBackfills(t *testing.T) {
-	ch, s, _ := chtest.OpenEmpty(t)
-	ctx := context.Background()
-	if err := store.MigrateTo(ctx, ch.Conn(), chtest.Quiet(), 1); err != nil {
-		t.Fatal(err)
-	}
-	f := populate(t, s, 2000, 5)
-	if err := store.Migrate(ctx, ch.Conn(), chtest.Quiet()); err != nil {
-		t.Fatal(err)
-	}
-	// Migrate again, as a second service starting at once would: the rows
-	// copied twice must still count once.
-	for _, stmt := range mustMigration(t, 2).Statements {
-		if err := ch.Conn().Exec(ctx, stmt); err != nil {
-			t.Fatal(err)
-		}
-	}
-	europe := store.Filter{LatMin: ptr(35.0), LatMax: ptr(70.0), LonMin: ptr(-15.0), LonMax: ptr(30.0)}
-	var want []store.Row
-	for j := range f.rows {
-		if matches(europe, &f.rows[j]) {
-			want = append(want, f.rows[j])
-		}
-	}
-	if len(want) < 100 {
-		t.Fatalf("only %d events in the box: the fixture is too thin to test", len(want))
-	}
-	sameSet(t, "after the backfill", listAll(t, s, europe, 500), want)
-	if n, err := s.Count(ctx, europe); err != nil || n != uint64(len(want)) {
-		t.Errorf("count %d (%v), want %d", n, err, len(want))
-	}
-}
-
-func mustMigration(t *testing.T, version uint32) clickhouse.Migration {
-	t.Helper()
-	ms, err := clickhouse.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version == version {
-			return m
-		}
-	}
-	t.Fatalf("no migration %d", version)
-	return clickhouse.Migration{}
 }
