@@ -15,6 +15,7 @@ replace github.com/eventtarget/eventtarget/platform => ../../platform
 require (
 	github.com/eventtarget/eventtarget/schemas v0.0.0
 	github.com/go-json-experiment/json v1.27.2
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/google/uuid v1.6.0
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.20.0

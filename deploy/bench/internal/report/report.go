@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/eventtarget/eventtarget/deploy/bench/internal/proc"
+	"github.com/eventtarget/eventtarget/deploy/bench/internal/profile"
 	"github.com/eventtarget/eventtarget/deploy/bench/internal/stage"
 )
 
@@ -138,6 +139,7 @@ func Markdown(r Report) string {
 				q.Rows, q.Get.P50ms, q.Get.P99ms, q.Box.P50ms, q.Box.P99ms)
 		}
 	}
+	profiles(&b, r)
 	if len(r.Notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
 		for _, n := range r.Notes {
@@ -146,6 +148,54 @@ func Markdown(r Report) string {
 	}
 	return b.String()
 }
+
+// profiles renders the CPU profiles the stages took, if any.
+func profiles(b *strings.Builder, r Report) {
+	var all []*profile.Summary
+	if r.Ingest != nil {
+		all = append(all, r.Ingest.Profile)
+	}
+	for _, x := range r.Enricher {
+		all = append(all, x.Profile)
+	}
+	if r.Loader != nil {
+		all = append(all, r.Loader.Profile)
+	}
+	all = slices.DeleteFunc(all, func(s *profile.Summary) bool { return s == nil })
+	if len(all) == 0 {
+		return
+	}
+	b.WriteString("\n## Profiles\n\nCPU profiles of the Go services, taken through their pprof listeners while each stage's hottest phase ran again " +
+		"after the measurements above: the profiler costs CPU of its own, so compare the rate while profiled with the figure above. " +
+		"The files are in `profiles/`, beside this report (`go tool pprof -top <file>`). Shares are of each process's sampled CPU time; " +
+		"cumulative lists our own functions with everything they call, flat any function's own time. " +
+		"What earlier profiles showed and the improvements made from them, with before/after figures, are in `bench/PROFILE.md`.\n")
+	for _, s := range all {
+		fmt.Fprintf(b, "\n**%s, during %s** (%.0f s, %d samples, %.1f s of CPU; %.0f %s while profiled; `%s`)\n\n", s.Process, s.During,
+			s.Seconds, s.Samples, s.CPU.Seconds(), s.PerSecond, s.Unit, filepath.Base(s.File))
+		b.WriteString("| our code, cumulative | share | any code, flat | share |\n|---|---|---|---|\n")
+		for i := range max(len(s.Cumulative), len(s.Flat)) {
+			var c, f [2]string
+			if i < len(s.Cumulative) {
+				c = [2]string{"`" + short(s.Cumulative[i].Function) + "`", pct(s.Cumulative[i].Share)}
+			}
+			if i < len(s.Flat) {
+				f = [2]string{"`" + short(s.Flat[i].Function) + "`", pct(s.Flat[i].Share)}
+			}
+			fmt.Fprintf(b, "| %s | %s | %s | %s |\n", c[0], c[1], f[0], f[1])
+		}
+	}
+}
+
+// short drops the module path of our functions and github.com/ of others.
+func short(function string) string {
+	if f, ok := strings.CutPrefix(function, profile.Prefix); ok {
+		return f
+	}
+	return strings.TrimPrefix(function, "github.com/")
+}
+
+func pct(share float64) string { return fmt.Sprintf("%.0f %%", share*100) }
 
 // freshness shows a probe percentile; probes that never became queryable
 // count as the 10 s the tool waited, so that value means "10 s or more".

@@ -7,6 +7,7 @@ import (
 
 	"github.com/eventtarget/eventtarget/deploy/bench/internal/load"
 	"github.com/eventtarget/eventtarget/deploy/bench/internal/proc"
+	"github.com/eventtarget/eventtarget/deploy/bench/internal/profile"
 )
 
 // singleEvent is the 120-byte event of the reference measurements in ../shared.
@@ -22,6 +23,7 @@ type IngestResult struct {
 	Latency     load.Open             `json:"single_latency_at_half_saturation"`
 	Batches     []BatchResult         `json:"batches"`
 	Usage       map[string]proc.Usage `json:"usage_during_saturation"`
+	Profile     *profile.Summary      `json:"profile,omitempty"`
 }
 
 // BatchResult is one batch configuration's throughput.
@@ -40,8 +42,12 @@ func Ingest(ctx context.Context, e Env, ph IngestPhases, conns int) (IngestResul
 	res := IngestResult{Connections: conns}
 	var svc services
 	defer func() { _ = svc.stop() }() // a closure: svc grows after this line
-	if err := svc.add(e.start(ctx, "ingest", "INGEST_", url(ingestPort)+"/readyz", "LISTEN_ADDR="+local(ingestPort),
-		"KAFKA_BROKERS="+e.Brokers, "RAW_TOPIC=bench.ingest.raw."+e.Run, "RAW_TOPIC_REPLICATION_FACTOR=1", "LOG_LEVEL=warn")); err != nil {
+	// After the measurements, a shorter saturation phase runs under the
+	// profiler, which costs CPU of its own: the figures above stay clean and
+	// the rate while profiled shows the cost.
+	pr := profiling{port: ingestPprofPort, d: ph.Saturate / 2, during: "single-event POST at saturation, run again"}
+	if err := svc.add(e.start(ctx, "ingest", "INGEST_", url(ingestPort)+"/readyz", append(pr.env(e), "LISTEN_ADDR="+local(ingestPort),
+		"KAFKA_BROKERS="+e.Brokers, "RAW_TOPIC=bench.ingest.raw."+e.Run, "RAW_TOPIC_REPLICATION_FACTOR=1", "LOG_LEVEL=warn")...)); err != nil {
 		return res, err
 	}
 	c := load.Client(conns)
@@ -67,6 +73,15 @@ func Ingest(ctx context.Context, e Env, ph IngestPhases, conns int) (IngestResul
 			e.logf("ingest batch %d gzip=%v: %.0f events/s accepted (%d requests refused in part or whole: %s)",
 				size, gz, r.ItemsPerSecond, r.Failed, r.FirstError)
 		}
+	}
+	if pr.on(e) {
+		capture := pr.start(ctx, e, "ingest")
+		r := load.ClosedLoop(ctx, c, single, conns, pr.d+500*time.Millisecond)
+		var err error
+		if res.Profile, err = finish(capture); err != nil {
+			return res, err
+		}
+		res.Profile.PerSecond, res.Profile.Unit = r.PerSecond, "req/s"
 	}
 	return res, svc.stop()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/eventtarget/eventtarget/deploy/bench/internal/proc"
+	"github.com/eventtarget/eventtarget/deploy/bench/internal/profile"
 	"github.com/eventtarget/eventtarget/schemas/event"
 )
 
@@ -131,18 +132,26 @@ func waitCommitted(ctx context.Context, adm *kadm.Client, group, topic string, t
 
 // consume measures service p working through n records of topic as its
 // consumer group, then stops it. CPU is measured over the same window as the
-// rate: from the first commit to the last.
+// rate, from the first commit to the last, and so is the profile pr asks
+// for, if any (the service runs on until the profile is in).
 // also names other services to measure beside it (they keep running).
-func (e Env) consume(ctx context.Context, p *proc.Proc, also services, cl *kgo.Client, group, topic string, n int) (progress, map[string]proc.Usage, error) {
+func (e Env) consume(ctx context.Context, p *proc.Proc, also services, cl *kgo.Client, group, topic string, n int, pr profiling) (progress, map[string]proc.Usage, *profile.Summary, error) {
 	var meter *proc.Meter
-	prog, err := waitCommitted(ctx, kadm.NewClient(cl), group, topic, int64(n), 5*time.Minute,
-		func() { meter = proc.NewMeter(e.pids(append(services{p}, also...))) })
+	var capture *profile.Capture
+	prog, err := waitCommitted(ctx, kadm.NewClient(cl), group, topic, int64(n), 5*time.Minute, func() {
+		meter = proc.NewMeter(e.pids(append(services{p}, also...)))
+		capture = pr.start(ctx, e, p.Name)
+	})
 	var usage map[string]proc.Usage
 	if meter != nil {
 		usage = meter.Stop()
 	}
+	prof, profErr := finish(capture)
+	if err == nil {
+		err = profErr
+	}
 	if stopErr := p.Stop(); err == nil {
 		err = stopErr
 	}
-	return prog, usage, err
+	return prog, usage, prof, err
 }

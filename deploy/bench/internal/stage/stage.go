@@ -29,6 +29,9 @@ type Env struct {
 	Servers                          map[string]int // pids measured beside the services: broker, clickhouse
 	Log                              io.Writer
 	Run                              string // unique suffix of this run's topics and groups
+	// Profiles, when set, is the folder for the CPU profiles stages take of
+	// the services they measure (package profile); "" takes none.
+	Profiles string
 }
 
 // The services' ports during a benchmark: apart from `make dev`'s and the
@@ -41,6 +44,10 @@ const (
 	enricherPort = 27003
 	loaderPort   = 27004
 	fakeGeoPort  = 27090
+	// Their pprof listeners, on only while a stage profiles them.
+	ingestPprofPort   = 27011
+	enricherPprofPort = 27013
+	loaderPprofPort   = 27014
 )
 
 func local(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
