@@ -85,6 +85,7 @@ func processorConfig(cfg config.Config) processor.Config {
 		TransactionTimeout: cfg.TransactionTimeout,
 		SessionTimeout:     cfg.SessionTimeout,
 		StartOffset:        kgo.NewOffset().AtStart(),
+		FetchMaxBytes:      cfg.FetchMaxBytes,
 	}
 }
 

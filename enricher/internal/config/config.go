@@ -13,6 +13,7 @@ import (
 	"github.com/eventtarget/eventtarget/enricher/internal/geo/mmdb"
 	"github.com/eventtarget/eventtarget/enricher/internal/geo/remote"
 	pconfig "github.com/eventtarget/eventtarget/platform/config"
+	"github.com/eventtarget/eventtarget/platform/kafka"
 	"github.com/eventtarget/eventtarget/platform/logging"
 )
 
@@ -43,6 +44,7 @@ type Config struct {
 	MaxBatch           int
 	TransactionTimeout time.Duration
 	SessionTimeout     time.Duration
+	FetchMaxBytes      int // one Kafka fetch's bound: what is buffered while catching up
 
 	CacheSize int
 	CacheTTL  time.Duration
@@ -85,6 +87,7 @@ func Default() Config {
 		MaxBatch:           1000,
 		TransactionTimeout: 2 * time.Minute,
 		SessionTimeout:     10 * time.Second,
+		FetchMaxBytes:      kafka.DefaultFetchMaxBytes,
 		CacheSize:          100_000,
 		CacheTTL:           24 * time.Hour,
 		GCPercent:          25,
@@ -130,6 +133,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("-cache-ttl %v: want more than 0", c.CacheTTL)
 	case c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0:
 		return errors.New("-startup-timeout, -shutdown-timeout: want more than 0")
+	}
+	if err := kafka.ValidateFetchMaxBytes(c.FetchMaxBytes); err != nil {
+		return err
 	}
 	if c.APIFormat != APINone {
 		r := c.Remote
@@ -194,6 +200,7 @@ func (c *Config) register(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxBatch, "max-batch", c.MaxBatch, "most raw records per transaction")
 	fs.DurationVar(&c.TransactionTimeout, "transaction-timeout", c.TransactionTimeout, "Kafka transaction timeout")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", c.SessionTimeout, "consumer group session timeout")
+	fs.IntVar(&c.FetchMaxBytes, "fetch-max-bytes", c.FetchMaxBytes, "most bytes of one Kafka fetch (what the enricher buffers while catching up)")
 	fs.IntVar(&c.CacheSize, "cache-size", c.CacheSize, "addresses kept in the answer cache")
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", c.CacheTTL, "how long an API answer is reused")
 	fs.IntVar(&c.GCPercent, "gc-percent", c.GCPercent, "the Go collector's GOGC (the GOGC environment variable wins)")

@@ -35,6 +35,9 @@ type Config struct {
 	SessionTimeout     time.Duration
 	// StartOffset is where a group without committed offsets starts.
 	StartOffset kgo.Offset
+	// FetchMaxBytes bounds one fetch (kafka.FetchMaxBytes): what the
+	// enricher buffers while it catches up. 0 keeps the client's default.
+	FetchMaxBytes int
 }
 
 // Stats counts what the loop did; safe to read while it runs.
@@ -108,6 +111,7 @@ func New(cfg Config, resolve Resolver, log *slog.Logger, extra ...kgo.Opt) (*Pro
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
 	}
+	opts = append(opts, kafka.FetchMaxBytes(cfg.FetchMaxBytes)...)
 	opts = append(opts, extra...)
 	sess, err := kgo.NewGroupTransactSession(opts...)
 	if err != nil {

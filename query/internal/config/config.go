@@ -147,6 +147,7 @@ func LoadLoader(args []string, getenv func(string) string, usage io.Writer) (Loa
 	fs.DurationVar(&k.InitialBackoff, "initial-backoff", k.InitialBackoff, "first retry delay of a failed insert")
 	fs.DurationVar(&k.MaxBackoff, "max-backoff", k.MaxBackoff, "longest retry delay of a failed insert")
 	fs.DurationVar(&k.SessionTimeout, "session-timeout", k.SessionTimeout, "consumer group session timeout")
+	fs.IntVar(&k.FetchMaxBytes, "fetch-max-bytes", k.FetchMaxBytes, "most bytes of one Kafka fetch (what the loader buffers while catching up)")
 	registerClickHouse(fs, &c.ClickHouse, &c.Migrate)
 	fs.DurationVar(&c.StartupTimeout, "startup-timeout", c.StartupTimeout, "how long to wait for ClickHouse at start-up")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace at shutdown")

@@ -7,6 +7,7 @@
 package loader
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,9 @@ type Config struct {
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
 	SessionTimeout time.Duration
+	// FetchMaxBytes bounds one fetch (kafka.FetchMaxBytes): what the loader
+	// buffers while it catches up. 0 keeps the Kafka client's default.
+	FetchMaxBytes int
 }
 
 // DefaultConfig suits one loader on a small cluster.
@@ -50,6 +54,7 @@ func DefaultConfig() Config {
 		InitialBackoff: 200 * time.Millisecond,
 		MaxBackoff:     10 * time.Second,
 		SessionTimeout: 10 * time.Second,
+		FetchMaxBytes:  kafka.DefaultFetchMaxBytes,
 	}
 }
 
@@ -71,7 +76,7 @@ func (c Config) Validate() error {
 	case c.SessionTimeout < time.Second:
 		return fmt.Errorf("-session-timeout %v: want at least 1s", c.SessionTimeout)
 	}
-	return nil
+	return kafka.ValidateFetchMaxBytes(c.FetchMaxBytes)
 }
 
 // Inserter is where batches go (the store, in production).
@@ -103,7 +108,7 @@ type Loader struct {
 // New connects the consumer.
 func New(cfg Config, dest Inserter, log *slog.Logger) (*Loader, error) {
 	l := &Loader{cfg: cfg, dest: dest, log: log}
-	cl, err := kgo.NewClient(
+	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ClientID("event-target-loader"),
 		kgo.ConsumerGroup(cfg.Group),
@@ -119,7 +124,8 @@ func New(cfg Config, dest Inserter, log *slog.Logger) (*Loader, error) {
 		kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { l.rebalanceWanted.Store(true) }),
 		kgo.SessionTimeout(cfg.SessionTimeout),
 		kafka.Logger(log),
-	)
+	}
+	cl, err := kgo.NewClient(append(opts, kafka.FetchMaxBytes(cfg.FetchMaxBytes)...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
@@ -304,42 +310,71 @@ func (l *Loader) collect(ctx context.Context, inserted <-chan struct{}) ([]*kgo.
 func (l *Loader) toRows(recs []*kgo.Record) []store.Row {
 	rows := make([]store.Row, 0, len(recs))
 	at := make(map[uuid.UUID]int, len(recs)) // event id → its row in rows
-	for _, r := range recs {
-		var row store.Row
-		switch r.Topic {
-		case l.cfg.RawTopic:
-			e, err := event.DecodeRaw(r.Value)
-			if err != nil {
-				l.skip(r, err)
-				continue
+	// Keep one row per event, its newest version: the table keeps only that
+	// one anyway (ReplacingMergeTree(version); of equal versions the last
+	// inserted), and under load an event's raw and enriched records mostly
+	// arrive in the same batch, so ClickHouse is spared up to half the rows.
+	keep := func(row store.Row) {
+		if i, seen := at[row.ID]; seen {
+			l.Stats.Superseded.Add(1)
+			if row.Version >= rows[i].Version {
+				rows[i] = row
 			}
-			row = store.RawRow(&e)
+			return
+		}
+		at[row.ID] = len(rows)
+		rows = append(rows, row)
+	}
+	// Enriched records first, so that a raw record whose event already has
+	// an enriched row (version 1 or more, above the raw 0) need not be
+	// decoded at all: decoding is most of the loader's work.
+	raws := make([]*kgo.Record, 0, len(recs))
+	for _, r := range recs {
+		switch r.Topic {
 		case l.cfg.EnrichedTopic:
 			e, err := event.DecodeEnriched(r.Value)
 			if err != nil {
 				l.skip(r, err)
 				continue
 			}
-			row = store.EnrichedRow(&e)
-		default:
-			continue
+			keep(store.EnrichedRow(&e))
+		case l.cfg.RawTopic:
+			raws = append(raws, r)
 		}
-		// Keep one row per event, its newest version: the table keeps only
-		// that one anyway (ReplacingMergeTree(version); of equal versions
-		// the last inserted), and under load an event's raw and enriched
-		// records mostly arrive in the same batch, so ClickHouse is spared
-		// up to half the rows.
-		if i, seen := at[row.ID]; seen {
+	}
+	for _, r := range raws {
+		if l.supersededRaw(r, at, rows) {
 			l.Stats.Superseded.Add(1)
-			if row.Version >= rows[i].Version {
-				rows[i] = row
-			}
 			continue
 		}
-		at[row.ID] = len(rows)
-		rows = append(rows, row)
+		e, err := event.DecodeRaw(r.Value)
+		if err != nil {
+			l.skip(r, err)
+			continue
+		}
+		keep(store.RawRow(&e))
 	}
 	return rows
+}
+
+// supersededRaw tells, without decoding it, whether raw record r is of an
+// event that has a newer row in rows already. Ingest keys each raw record by
+// its event's id; the id field in the value is checked too, so a record
+// keyed otherwise is decoded as usual.
+func (l *Loader) supersededRaw(r *kgo.Record, at map[uuid.UUID]int, rows []store.Row) bool {
+	id, err := uuid.ParseBytes(r.Key)
+	if err != nil || len(r.Key) != 36 {
+		return false
+	}
+	i, seen := at[id]
+	if !seen || rows[i].Version == 0 {
+		return false
+	}
+	var field [len(`"id":""`) + 36]byte
+	n := copy(field[:], `"id":"`)
+	n += copy(field[n:], r.Key)
+	field[n] = '"'
+	return bytes.Contains(r.Value, field[:])
 }
 
 func (l *Loader) skip(r *kgo.Record, err error) {
