@@ -8,11 +8,12 @@ import (
 
 // DefaultFetchMaxBytes bounds one fetch response of our consumers. The
 // client's own default (50 MiB, 1 MiB per partition) lets a consumer that
-// has fallen behind buffer a response per partition while it works on the
-// last: our envelopes compress five to ten times with lz4, so twelve
-// partitions (the loader reads two topics of six) decompressed to well over
-// 200 MiB of buffered records. 4 MiB is about 40,000 envelopes, several
-// batches of work, and costs a fetch round trip every few batches.
+// has fallen behind hold a large fetch buffered while it works on the last
+// one, and lz4-compressed envelopes decompress to several times their
+// fetched size: a loader that had fallen behind (twelve partitions, two
+// topics of six) held over 200 MB of decompressed records it had not asked
+// for yet (bench/PROFILE.md, entry 6). 4 MiB costs more fetch round trips;
+// the loader's rate stayed within its run-to-run spread.
 const DefaultFetchMaxBytes = 4 << 20
 
 // MinFetchMaxBytes is the smallest fetch bound accepted: a fetch still

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -27,7 +28,7 @@ type Summary struct {
 	Seconds float64       `json:"seconds"`
 	Samples int64         `json:"samples"`
 	CPU     time.Duration `json:"cpu_ns"` // CPU time the samples stand for
-	File    string        `json:"file"`   // the .pprof file, for go tool pprof
+	File    string        `json:"file"`   // the .pprof file's name, for go tool pprof
 	// PerSecond is the rate the service kept while profiled, in Unit, set
 	// by the caller: against the rate without the profiler it shows the
 	// profiler's own cost.
@@ -104,7 +105,7 @@ func take(ctx context.Context, addr string, d time.Duration, file string) (Summa
 		return Summary{}, fmt.Errorf("profile %s: %w", url, err)
 	}
 	s := Summarize(p, 10)
-	s.Seconds, s.File = float64(secs), file
+	s.Seconds, s.File = float64(secs), filepath.Base(file)
 	return s, nil
 }
 

@@ -172,7 +172,7 @@ func profiles(b *strings.Builder, r Report) {
 		"What earlier profiles showed and the improvements made from them, with before/after figures, are in `bench/PROFILE.md`.\n")
 	for _, s := range all {
 		fmt.Fprintf(b, "\n**%s, during %s** (%.0f s, %d samples, %.1f s of CPU; %.0f %s while profiled; `%s`)\n\n", s.Process, s.During,
-			s.Seconds, s.Samples, s.CPU.Seconds(), s.PerSecond, s.Unit, filepath.Base(s.File))
+			s.Seconds, s.Samples, s.CPU.Seconds(), s.PerSecond, s.Unit, s.File)
 		b.WriteString("| our code, cumulative | share | any code, flat | share |\n|---|---|---|---|\n")
 		for i := range max(len(s.Cumulative), len(s.Flat)) {
 			var c, f [2]string
