@@ -32,8 +32,14 @@ type Config struct {
 	Group         string
 	// BatchRows and BatchLinger bound a batch: it is inserted when it holds
 	// BatchRows rows or its first row waited BatchLinger.
-	BatchRows      int
-	BatchLinger    time.Duration
+	BatchRows   int
+	BatchLinger time.Duration
+	// CatchUpRows lets a full batch take more records, up to this many,
+	// when they are already fetched (a loader catching up): fewer, larger
+	// inserts, so fewer parts for ClickHouse to merge while it is behind.
+	// Batches of a loader keeping up still close at BatchRows. Equal to
+	// BatchRows, it is off.
+	CatchUpRows    int
 	InitialBackoff time.Duration
 	MaxBackoff     time.Duration
 	SessionTimeout time.Duration
@@ -50,6 +56,7 @@ func DefaultConfig() Config {
 		EnrichedTopic:  "events.enriched",
 		Group:          "event-target-loader",
 		BatchRows:      10_000,
+		CatchUpRows:    25_000,
 		BatchLinger:    500 * time.Millisecond,
 		InitialBackoff: 200 * time.Millisecond,
 		MaxBackoff:     10 * time.Second,
@@ -69,6 +76,8 @@ func (c Config) Validate() error {
 		return errors.New("-group: must not be empty")
 	case c.BatchRows < 1:
 		return fmt.Errorf("-batch-rows %d: want at least 1", c.BatchRows)
+	case c.CatchUpRows < c.BatchRows:
+		return fmt.Errorf("-catch-up-rows %d: want at least -batch-rows (%d)", c.CatchUpRows, c.BatchRows)
 	case c.BatchLinger <= 0:
 		return fmt.Errorf("-batch-linger %v: want more than 0", c.BatchLinger)
 	case c.InitialBackoff <= 0 || c.MaxBackoff < c.InitialBackoff:
@@ -301,6 +310,17 @@ func (l *Loader) collect(ctx context.Context, inserted <-chan struct{}) ([]*kgo.
 		if len(recs) > 0 && pollCtx.Err() != nil {
 			break
 		}
+	}
+	// A full batch takes what is already fetched too, up to CatchUpRows,
+	// without waiting: those records would otherwise make the next batches
+	// at once. Only this loop takes buffered records, so the polls return
+	// at once.
+	for len(recs) >= l.cfg.BatchRows && len(recs) < l.cfg.CatchUpRows && l.cl.BufferedFetchRecords() > 0 {
+		got := l.cl.PollRecords(ctx, l.cfg.CatchUpRows-len(recs)).Records()
+		if len(got) == 0 {
+			break
+		}
+		recs = append(recs, got...)
 	}
 	return recs, nil
 }

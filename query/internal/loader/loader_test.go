@@ -3,6 +3,7 @@ package loader_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -211,6 +212,7 @@ type memInserter struct {
 	delay time.Duration
 	mu    sync.Mutex
 	seen  map[uuid.UUID]int
+	sizes []int // rows per batch, in order
 }
 
 func (m *memInserter) Insert(ctx context.Context, rows []store.Row) error {
@@ -224,6 +226,7 @@ func (m *memInserter) Insert(ctx context.Context, rows []store.Row) error {
 	for _, r := range rows {
 		m.seen[r.ID]++
 	}
+	m.sizes = append(m.sizes, len(rows))
 	return nil
 }
 
@@ -277,4 +280,41 @@ func TestLoaderRebalancesWhileBusy(t *testing.T) {
 	n := <-sent
 	waitFor(t, "every event loaded", 60*time.Second, func() bool { return dest.count() == n })
 	t.Logf("%d events; first loader %d rows, second %d", n, first.Stats.Rows.Load(), second.Stats.Rows.Load())
+}
+
+// TestLoaderCatchesUpInLargerBatches checks that a loader with a backlog
+// takes records already fetched into its full batches, up to CatchUpRows,
+// and loads every event once.
+func TestLoaderCatchesUpInLargerBatches(t *testing.T) {
+	b := kafkatest.NewFake(t)
+	tp := newTopics(t, b)
+	const n, batchRows, catchUp = 5000, 200, 2000
+	prod := b.Client(t, kgo.DefaultProduceTopic(tp.raw))
+	for i := range n {
+		r := rawEvent(i)
+		prod.Produce(context.Background(), &kgo.Record{Key: []byte(r.ID.String()), Value: r.AppendJSON(nil)}, nil)
+	}
+	if err := prod.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	dest := &memInserter{delay: 20 * time.Millisecond, seen: map[uuid.UUID]int{}}
+	cfg := testConfig(b, tp, "loader."+kafkatest.UniqueName(t), batchRows)
+	cfg.CatchUpRows = catchUp
+	runLoader(t, cfg, dest)
+	waitFor(t, "every event loaded", 60*time.Second, func() bool { return dest.count() == n })
+	dest.mu.Lock()
+	defer dest.mu.Unlock()
+	largest := slices.Max(dest.sizes)
+	t.Logf("%d batches, largest %d rows", len(dest.sizes), largest)
+	if largest <= batchRows || largest > catchUp {
+		t.Errorf("largest batch %d rows; want more than %d (the backlog taken in) and at most %d", largest, batchRows, catchUp)
+	}
+	if len(dest.sizes) >= n/batchRows {
+		t.Errorf("%d batches for %d events: the backlog went in batches of %d", len(dest.sizes), n, batchRows)
+	}
+	for id, times := range dest.seen {
+		if times != 1 {
+			t.Fatalf("event %s loaded %d times", id, times)
+		}
+	}
 }
