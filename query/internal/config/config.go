@@ -144,7 +144,7 @@ func LoadLoader(args []string, getenv func(string) string, usage io.Writer) (Loa
 	fs.StringVar(&k.Group, "group", k.Group, "consumer group")
 	fs.IntVar(&k.BatchRows, "batch-rows", k.BatchRows, "rows per ClickHouse insert")
 	fs.DurationVar(&k.BatchLinger, "batch-linger", k.BatchLinger, "longest a row waits for its batch to fill")
-	fs.IntVar(&k.CatchUpRows, "catch-up-rows", k.CatchUpRows, "most rows of a full batch that takes records already fetched (a loader catching up); -batch-rows turns it off")
+	fs.IntVar(&k.CatchUpRows, "catch-up-rows", k.CatchUpRows, "most rows of a full batch that takes records already fetched (a loader catching up); equal to -batch-rows, it is off")
 	fs.DurationVar(&k.InitialBackoff, "initial-backoff", k.InitialBackoff, "first retry delay of a failed insert")
 	fs.DurationVar(&k.MaxBackoff, "max-backoff", k.MaxBackoff, "longest retry delay of a failed insert")
 	fs.DurationVar(&k.SessionTimeout, "session-timeout", k.SessionTimeout, "consumer group session timeout")

@@ -363,7 +363,7 @@ func (l *Loader) toRows(recs []*kgo.Record) []store.Row {
 		}
 	}
 	for _, r := range raws {
-		if l.supersededRaw(r, at, rows) {
+		if supersededRaw(r, at, rows) {
 			l.Stats.Superseded.Add(1)
 			continue
 		}
@@ -381,9 +381,12 @@ func (l *Loader) toRows(recs []*kgo.Record) []store.Row {
 // event that has a newer row in rows already. Ingest keys each raw record by
 // its event's id; the id field in the value is checked too, so a record
 // keyed otherwise is decoded as usual.
-func (l *Loader) supersededRaw(r *kgo.Record, at map[uuid.UUID]int, rows []store.Row) bool {
+func supersededRaw(r *kgo.Record, at map[uuid.UUID]int, rows []store.Row) bool {
+	if len(r.Key) != 36 {
+		return false
+	}
 	id, err := uuid.ParseBytes(r.Key)
-	if err != nil || len(r.Key) != 36 {
+	if err != nil {
 		return false
 	}
 	i, seen := at[id]

@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	conns := fs.Int("connections", 64, "concurrent connections for ingest saturation")
 	enricherEvents := fs.Int("enricher-events", 0, "events per enricher case (0: 300000, or 20000 with -quick); more for profiling")
 	enricherCases := fs.String("enricher-cases", "", "comma-separated indexes of the enricher cases to run (empty: the mode's)")
-	profiles := fs.Bool("profile", true, "take CPU profiles of ingest, the enricher and the loader while measuring them (into OUT/profiles)")
+	profiles := fs.Bool("profile", true, "after the measurements, run ingest, the enricher and the loader again under the CPU profiler (into OUT/profiles)")
 	if err := pconfig.Parse(fs, "LOADGEN", args, getenv); err != nil {
 		return err
 	}

@@ -1,5 +1,5 @@
 // Package profile takes a CPU profile of a running service through its
-// net/http/pprof listener while a stage measures it, keeps the profile file
+// net/http/pprof listener while a stage loads it, keeps the profile file
 // for `go tool pprof`, and summarises where the time went for the report:
 // the functions with the largest share of the samples, by their own time
 // (flat) and with what they call (cumulative).
@@ -24,7 +24,7 @@ import (
 // Summary is one profile, condensed.
 type Summary struct {
 	Process string        `json:"process"`
-	During  string        `json:"during"` // the measured phase the profile covers
+	During  string        `json:"during"` // the phase the profile covers
 	Seconds float64       `json:"seconds"`
 	Samples int64         `json:"samples"`
 	CPU     time.Duration `json:"cpu_ns"` // CPU time the samples stand for

@@ -9,13 +9,14 @@ import (
 	"github.com/eventtarget/eventtarget/deploy/bench/internal/profile"
 )
 
-// profiling is one CPU profile a stage takes of a service while it measures
-// it: the service listens for pprof on port, the profile lasts d. The zero
-// value, or an Env without a Profiles folder, takes none.
+// profiling is one CPU profile a stage takes of a service while it loads
+// it (stages run a phase again for it, after their measurements): the
+// service listens for pprof on port, the profile lasts d. The zero value, or
+// an Env without a Profiles folder, takes none.
 type profiling struct {
 	port   int
 	d      time.Duration
-	during string // the measured phase, for the report
+	during string // the phase profiled, for the report
 }
 
 func (pr profiling) on(e Env) bool { return e.Profiles != "" && pr.port != 0 }

@@ -30,7 +30,7 @@ type Env struct {
 	Log                              io.Writer
 	Run                              string // unique suffix of this run's topics and groups
 	// Profiles, when set, is the folder for the CPU profiles stages take of
-	// the services they measure (package profile); "" takes none.
+	// their services after measuring them (package profile); "" takes none.
 	Profiles string
 }
 
