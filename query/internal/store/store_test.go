@@ -288,6 +288,7 @@ func TestIntegrationFiltersAndPagination(t *testing.T) {
 		"longitude_max":   {LonMax: ptr(-170.0)},
 		"antimeridian":    {LonMin: ptr(170.0), LonMax: ptr(-170.0)},
 		"city and time":   {City: ptr("Paris"), After: &after},
+		"box and city":    {LatMin: ptr(40.0), LonMax: ptr(10.0), City: ptr("Paris"), Before: &before},
 	} {
 		var want []store.Row
 		for j := range f.rows {
