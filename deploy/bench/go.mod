@@ -5,9 +5,11 @@ go 1.26.8
 require github.com/eventtarget/eventtarget/platform v0.0.0
 
 require (
-	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/molecule-man/go-brrr v1.3.1 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
 )
 
 replace github.com/eventtarget/eventtarget/platform => ../../platform
@@ -19,6 +21,7 @@ require (
 	github.com/google/uuid v1.6.0
 	github.com/twmb/franz-go v1.22.3
 	github.com/twmb/franz-go/pkg/kadm v1.20.0
+	github.com/valyala/fasthttp v1.79.0
 )
 
 replace github.com/eventtarget/eventtarget/schemas => ../../schemas

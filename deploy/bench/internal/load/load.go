@@ -11,7 +11,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/valyala/fasthttp"
 )
 
 // Request is what one call sends.
@@ -30,7 +30,7 @@ type Request struct {
 	Gzip        bool
 	WantStatus  int
 	// Prepare, if set, adjusts each request before it is sent (headers).
-	Prepare func(*http.Request)
+	Prepare func(*fasthttp.Request)
 	// Items, if set, counts what a successful answer accepted (the batch
 	// endpoint may accept part of a batch); otherwise a success counts one.
 	Items func(body []byte) (accepted int, err error)
@@ -89,10 +89,35 @@ func BatchItems(body []byte) (int, error) {
 	return a.Accepted, nil
 }
 
-// Client is a keep-alive HTTP client sized for many connections.
+// Client is a keep-alive net/http client sized for many connections, for
+// the calls that are not the load itself (probes, queries one at a time).
 func Client(conns int) *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2, MaxConnsPerHost: conns * 2, DisableCompression: true,
+	}}
+}
+
+// Sender sends the load. It is fasthttp's client, not net/http's: the
+// load tool shares the cores with the services it measures, and fasthttp
+// reuses its requests, responses and buffers, so the tool spends less of
+// them on each request (bench/PROFILE.md, entry 10).
+type Sender struct {
+	c *fasthttp.Client
+}
+
+// requestTimeout bounds each read and write of a request.
+const requestTimeout = 30 * time.Second
+
+// NewSender keeps up to conns*2 connections per host; a request finding
+// them all busy waits for one (as net/http's transport does) rather than
+// failing.
+func NewSender(conns int) *Sender {
+	return &Sender{c: &fasthttp.Client{
+		MaxConnsPerHost:          conns * 2,
+		MaxConnWaitTimeout:       requestTimeout,
+		ReadTimeout:              requestTimeout,
+		WriteTimeout:             requestTimeout,
+		NoDefaultUserAgentHeader: true,
 	}}
 }
 
@@ -107,34 +132,34 @@ func Gzipped(b []byte) []byte {
 
 // do sends one request and returns how many items it got accepted; err
 // says why anything was refused (all of it when items is 0).
-func do(ctx context.Context, c *http.Client, r Request) (items int, err error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", r.ContentType)
+func (s *Sender) do(r Request) (items int, err error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(r.URL)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType(r.ContentType)
 	if r.Gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
+	req.SetBodyRaw(r.Body)
 	if r.Prepare != nil {
 		r.Prepare(req)
 	}
-	resp, err := c.Do(req)
-	if err != nil {
+	// Do, bounded by the client's read and write timeouts; the phase's end
+	// does not cut a request short (a loop ignores what ends after it).
+	// With DoDeadline at the phase's end, the phase after it failed by the
+	// hundred thousand with "fasthttp: timeout" (TestLoopsBackToBack).
+	if err := s.c.Do(req, resp); err != nil {
 		return 0, err
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != r.WantStatus {
-		return 0, fmt.Errorf("status %d", resp.StatusCode)
+	if resp.StatusCode() != r.WantStatus {
+		return 0, fmt.Errorf("status %d", resp.StatusCode())
 	}
 	if r.Items == nil {
 		return 1, nil
 	}
-	return r.Items(body)
+	return r.Items(resp.Body()) // Items reads the body before it is released
 }
 
 // Closed is a closed-loop result. Failed counts requests that were refused
@@ -149,7 +174,7 @@ type Closed struct {
 }
 
 // ClosedLoop runs conns clients back to back for d.
-func ClosedLoop(ctx context.Context, c *http.Client, r Request, conns int, d time.Duration) Closed {
+func ClosedLoop(ctx context.Context, s *Sender, r Request, conns int, d time.Duration) Closed {
 	var ok, failed, items atomic.Int64
 	var firstErr atomic.Value
 	ctx, cancel := context.WithTimeout(ctx, d)
@@ -161,7 +186,7 @@ func ClosedLoop(ctx context.Context, c *http.Client, r Request, conns int, d tim
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				n, err := do(ctx, c, r)
+				n, err := s.do(r)
 				if ctx.Err() != nil {
 					return // cut short by the end of the phase: not counted
 				}
@@ -202,7 +227,7 @@ type Open struct {
 }
 
 // OpenLoop schedules rate requests per second for d and waits for them.
-func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d time.Duration) Open {
+func OpenLoop(ctx context.Context, s *Sender, r Request, rate float64, d time.Duration) Open {
 	interval := time.Duration(float64(time.Second) / rate)
 	n := int(d / interval)
 	lat := make([]time.Duration, n)
@@ -221,7 +246,7 @@ func OpenLoop(ctx context.Context, c *http.Client, r Request, rate float64, d ti
 		go func(i int, at time.Time) {
 			defer wg.Done()
 			lag[i] = time.Since(at)
-			got, err := do(ctx, c, r)
+			got, err := s.do(r)
 			lat[i] = time.Since(at)
 			items.Add(int64(got))
 			okFlags[i] = err == nil

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func TestBatchItems(t *testing.T) {
@@ -40,8 +42,8 @@ func TestLoops(t *testing.T) {
 	}))
 	defer srv.Close()
 	req := Request{URL: srv.URL, Body: []byte(`[{},{}]`), ContentType: "application/json", WantStatus: 200, Items: BatchItems,
-		Prepare: func(r *http.Request) { r.Header.Set("X-Test", "yes") }}
-	c := Client(4)
+		Prepare: func(r *fasthttp.Request) { r.Header.Set("X-Test", "yes") }}
+	c := NewSender(4)
 
 	closed := ClosedLoop(context.Background(), c, req, 2, 200*time.Millisecond)
 	if closed.OK == 0 || closed.Failed == 0 || closed.Items != 2*closed.OK+closed.Failed || closed.FirstError == "" {
@@ -50,5 +52,28 @@ func TestLoops(t *testing.T) {
 	open := OpenLoop(context.Background(), c, req, 200, 250*time.Millisecond)
 	if open.Sent != 50 || open.OK+open.Failed != open.Sent || open.Items != 2*open.OK+open.Failed || open.P50 <= 0 || open.P99 < open.P50 {
 		t.Errorf("open loop: %+v", open)
+	}
+}
+
+// TestLoopsBackToBack runs phases one after another on one Sender, as a
+// stage does: requests in flight when a phase ends must not make the next
+// one fail.
+func TestLoopsBackToBack(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Millisecond)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	req := Request{URL: srv.URL, Body: []byte(`{}`), ContentType: "application/json", WantStatus: http.StatusCreated}
+	s := NewSender(16)
+	for i := range 3 {
+		closed := ClosedLoop(context.Background(), s, req, 16, 300*time.Millisecond)
+		if closed.OK == 0 || closed.Failed != 0 {
+			t.Errorf("phase %d: %d ok, %d failed (first: %s); want none failed", i, closed.OK, closed.Failed, closed.FirstError)
+		}
+	}
+	open := OpenLoop(context.Background(), s, req, 500, 200*time.Millisecond)
+	if open.Failed != 0 || open.OK != open.Sent {
+		t.Errorf("open loop after closed ones: %+v", open)
 	}
 }

@@ -50,7 +50,7 @@ func Ingest(ctx context.Context, e Env, ph IngestPhases, conns int) (IngestResul
 		"KAFKA_BROKERS="+e.Brokers, "RAW_TOPIC=bench.ingest.raw."+e.Run, "RAW_TOPIC_REPLICATION_FACTOR=1", "LOG_LEVEL=warn")...)); err != nil {
 		return res, err
 	}
-	c := load.Client(conns)
+	c := load.NewSender(conns)
 	single := load.Request{URL: url(ingestPort) + "/api/events/", Body: []byte(singleEvent), ContentType: "application/json", WantStatus: 201}
 	load.ClosedLoop(ctx, c, single, conns, ph.Warm)
 	meter := proc.NewMeter(e.pids(svc))

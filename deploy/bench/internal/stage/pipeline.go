@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/valyala/fasthttp"
 
 	"github.com/eventtarget/eventtarget/deploy/bench/internal/load"
 	"github.com/eventtarget/eventtarget/deploy/bench/internal/proc"
@@ -108,9 +109,9 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 	var mu sync.Mutex
 	pick := func() string { mu.Lock(); defer mu.Unlock(); return pool[r.IntN(len(pool))].String() }
 	body := []byte("[" + strings.TrimSuffix(strings.Repeat(`{"name":"page_view","data":`+eventData+`},`, batch), ",") + "]")
-	c := load.Client(256)
+	c, sender := load.Client(64), load.NewSender(256) // c for the probes: up to 100 at once when behind
 	req := load.Request{URL: url(ingestPort) + "/api/events/batch", Body: body, ContentType: "application/json", WantStatus: http.StatusOK,
-		Items: load.BatchItems, Prepare: func(r *http.Request) { r.Header.Set("X-Forwarded-For", pick()) }}
+		Items: load.BatchItems, Prepare: func(r *fasthttp.Request) { r.Header.Set("X-Forwarded-For", pick()) }}
 
 	// A first probe, unmeasured, warms every service's connections.
 	if _, err := probe(ctx, c, pick()); err != nil {
@@ -125,7 +126,7 @@ func Pipeline(ctx context.Context, e Env, rates []float64, batch int, step time.
 			defer close(probes)
 			fresh, late = probeEvery(ctx, c, 100*time.Millisecond, step, pick)
 		}()
-		open := load.OpenLoop(ctx, c, req, rate/float64(batch), step)
+		open := load.OpenLoop(ctx, sender, req, rate/float64(batch), step)
 		<-probes
 		s := PipelineStep{Rate: rate, Achieved: open.ItemsPerSecond, FailedPosts: open.Failed,
 			PostP99ms: float64(open.P99.Microseconds()) / 1000, Probes: len(fresh) + late, ProbesLate: late, Usage: meter.Stop()}
