@@ -2,9 +2,11 @@ package intake
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Item is one entry of a batch: a valid event, or why it was refused.
@@ -18,10 +20,10 @@ type Item struct {
 // otherwise each item is validated on its own, so one bad event does not
 // reject its neighbours.
 func ParseBatch(body []byte, format Format, lim Limits) ([]Item, *Error) {
-	var raws []json.RawMessage
+	var raws []jsontext.Value
 	if format == FormatNDJSON {
 		raws = splitLines(body)
-	} else if err := json.Unmarshal(body, &raws); err != nil {
+	} else if err := jsonv2.Unmarshal(body, &raws, decodeOptions); err != nil {
 		return nil, jsonError(body, err, "a batch must be a JSON array of events (or NDJSON with Content-Type application/x-ndjson)")
 	}
 	switch {
@@ -39,8 +41,8 @@ func ParseBatch(body []byte, format Format, lim Limits) ([]Item, *Error) {
 }
 
 // splitLines returns the non-blank lines of an NDJSON body.
-func splitLines(body []byte) []json.RawMessage {
-	var lines []json.RawMessage
+func splitLines(body []byte) []jsontext.Value {
+	var lines []jsontext.Value
 	for len(body) > 0 {
 		line := body
 		if i := bytes.IndexByte(body, '\n'); i >= 0 {

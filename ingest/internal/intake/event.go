@@ -8,6 +8,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/google/uuid"
 )
 
@@ -66,15 +69,29 @@ var emptyObject = json.RawMessage(`{}`)
 // input mirrors the original app's POST body. Unknown fields are ignored, as
 // the original serializer ignored them (clients sent read-only fields back).
 type input struct {
-	Name json.RawMessage `json:"name"`
-	Data json.RawMessage `json:"data"`
-	UUID json.RawMessage `json:"uuid"`
+	Name jsontext.Value `json:"name"`
+	Data jsontext.Value `json:"data"`
+	UUID jsontext.Value `json:"uuid"`
 }
+
+// decodeOptions make github.com/go-json-experiment/json read a body as
+// encoding/json did before it (FuzzParseEventMatchesEncodingJSON compares
+// the two): field names match case-insensitively (as strings.EqualFold
+// does: "name_" is not "name"), a repeated field keeps its last value, and
+// invalid UTF-8 is kept in data and replaced in strings. It reads a body in
+// one pass, where encoding/json scanned it twice (once to check it, once to
+// decode it).
+var decodeOptions = jsonv2.JoinOptions(
+	jsonv2.MatchCaseInsensitiveNames(true),
+	jsonv1.MatchCaseSensitiveDelimiter(true),
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+)
 
 // ParseEvent parses and validates one event object.
 func ParseEvent(body []byte, lim Limits) (Event, *Error) {
 	var in input
-	if err := json.Unmarshal(body, &in); err != nil {
+	if err := jsonv2.Unmarshal(body, &in, decodeOptions); err != nil {
 		return Event{}, jsonError(body, err, "an event must be a JSON object")
 	}
 	var ev Event
@@ -91,21 +108,31 @@ func ParseEvent(body []byte, lim Limits) (Event, *Error) {
 	return ev, nil
 }
 
+// jsonError explains why body did not decode: broken JSON, or JSON of the
+// wrong kind (shapeMsg says which kind it should be).
 func jsonError(body []byte, err error, shapeMsg string) *Error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		return badRequest("invalid_json", "", fmt.Sprintf("body is not valid JSON at byte %d: %v", syn.Offset, syn))
-	case errors.As(err, &typ) && typ.Field == "":
-		return badRequest("invalid_shape", "", fmt.Sprintf("%s, got a JSON %s", shapeMsg, typ.Value))
-	case len(bytes.TrimSpace(body)) == 0:
+	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("invalid_json", "", "body is empty; "+shapeMsg)
+	}
+	var sem *jsonv2.SemanticError
+	if errors.As(err, &sem) {
+		// The decoder reports a value of the wrong kind as soon as it sees
+		// it; a body that is also broken further on is reported as broken,
+		// the more basic problem (as encoding/json did).
+		if serr := jsonv2.Unmarshal(body, new(jsontext.Value), decodeOptions); serr != nil {
+			err = serr
+		} else if sem.JSONPointer == "" && sem.JSONKind != 0 {
+			return badRequest("invalid_shape", "", fmt.Sprintf("%s, got %s", shapeMsg, kindName(sem.JSONKind)))
+		}
+	}
+	var syn *jsontext.SyntacticError
+	if errors.As(err, &syn) {
+		return badRequest("invalid_json", "", fmt.Sprintf("body is not valid JSON at byte %d: %v", syn.ByteOffset, syn.Err))
 	}
 	return badRequest("invalid_json", "", "body is not valid JSON: "+err.Error())
 }
 
-func parseName(raw json.RawMessage, maxLen int) (string, *Error) {
+func parseName(raw []byte, maxLen int) (string, *Error) {
 	switch {
 	case raw == nil:
 		return "", badRequest("required", "name", "name is required")
@@ -115,7 +142,7 @@ func parseName(raw json.RawMessage, maxLen int) (string, *Error) {
 		return "", badRequest("invalid_type", "name", fmt.Sprintf("name must be a string, got %s", jsonKind(raw)))
 	}
 	var name string
-	if err := json.Unmarshal(raw, &name); err != nil {
+	if err := jsonv2.Unmarshal(raw, &name, decodeOptions); err != nil {
 		return "", badRequest("invalid_type", "name", "name must be a string")
 	}
 	// The original serializer trimmed surrounding whitespace before checking
@@ -130,7 +157,7 @@ func parseName(raw json.RawMessage, maxLen int) (string, *Error) {
 	return name, nil
 }
 
-func parseData(raw json.RawMessage, maxDepth int) (json.RawMessage, *Error) {
+func parseData(raw []byte, maxDepth int) (json.RawMessage, *Error) {
 	switch {
 	case raw == nil:
 		return emptyObject, nil
@@ -143,12 +170,12 @@ func parseData(raw json.RawMessage, maxDepth int) (json.RawMessage, *Error) {
 	return raw, nil
 }
 
-func parseUUID(raw json.RawMessage) (uuid.UUID, *Error) {
+func parseUUID(raw []byte) (uuid.UUID, *Error) {
 	if raw == nil || string(raw) == "null" {
 		return uuid.Nil, nil
 	}
 	var s string
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if raw[0] != '"' || jsonv2.Unmarshal(raw, &s, decodeOptions) != nil {
 		return uuid.Nil, badRequest("invalid_type", "uuid", fmt.Sprintf("uuid must be a string, got %s", jsonKind(raw)))
 	}
 	// Only the canonical 8-4-4-4-12 form: uuid.Parse also takes braces and
@@ -163,8 +190,11 @@ func parseUUID(raw json.RawMessage) (uuid.UUID, *Error) {
 	return id, nil
 }
 
-func jsonKind(raw json.RawMessage) string {
-	switch raw[0] {
+func jsonKind(raw []byte) string { return kindName(jsontext.Kind(raw[0])) }
+
+// kindName names a kind of JSON value for an error message.
+func kindName(k jsontext.Kind) string {
+	switch k {
 	case '{':
 		return "an object"
 	case '[':
