@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 )
@@ -53,4 +54,14 @@ func Healthcheck(url string) error {
 		return fmt.Errorf("%s answered %s", url, resp.Status)
 	}
 	return nil
+}
+
+// SetMemoryLimit sets the Go runtime's soft memory limit to mib MiB: near it
+// the collector runs more often rather than let garbage grow as large as the
+// live heap. The GOMEMLIMIT environment variable, when set, wins; 0 sets no
+// limit.
+func SetMemoryLimit(getenv func(string) string, mib int) {
+	if getenv("GOMEMLIMIT") == "" && mib > 0 {
+		debug.SetMemoryLimit(int64(mib) << 20)
+	}
 }

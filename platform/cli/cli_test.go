@@ -1,8 +1,10 @@
 package cli_test
 
 import (
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"testing"
 
 	"github.com/eventtarget/eventtarget/platform/cli"
@@ -21,5 +23,23 @@ func TestHealthcheck(t *testing.T) {
 	}
 	if err := cli.Healthcheck("http://127.0.0.1:1/"); err == nil {
 		t.Error("nothing listening passed the health check")
+	}
+}
+
+func TestSetMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1)) // restore
+	debug.SetMemoryLimit(math.MaxInt64)
+	noEnv := func(string) string { return "" }
+	cli.SetMemoryLimit(noEnv, 0)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("0 MiB set a limit: %d", got)
+	}
+	cli.SetMemoryLimit(func(k string) string { return map[string]string{"GOMEMLIMIT": "1GiB"}[k] }, 200)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("GOMEMLIMIT set, but the setting won: %d", got)
+	}
+	cli.SetMemoryLimit(noEnv, 200)
+	if got := debug.SetMemoryLimit(-1); got != 200<<20 {
+		t.Errorf("limit %d, want %d", got, 200<<20)
 	}
 }

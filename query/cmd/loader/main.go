@@ -19,5 +19,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	cli.SetMemoryLimit(getenv, cfg.MemoryLimitMiB)
 	return app.RunLoader(ctx, cfg, logging.New(cfg.Log, "loader", stdout), nil)
 }

@@ -97,7 +97,16 @@ type Loader struct {
 	Migrate         bool
 	StartupTimeout  time.Duration
 	ShutdownTimeout time.Duration
-	Log             logging.Config
+	// MemoryLimitMiB is the Go runtime's soft memory limit for the loader
+	// (the GOMEMLIMIT environment variable wins); 0 is none. Near it the
+	// collector runs more often, so a loader catching up (two large batches
+	// held, fetches buffered) stays under it instead of letting garbage
+	// grow as large as its live heap (bench/PROFILE.md entry 13). Raise it
+	// with -catch-up-rows, -fetch-max-bytes or much larger events: above
+	// the live heap it costs little, at it the collector takes up to half
+	// the CPU.
+	MemoryLimitMiB int
+	Log            logging.Config
 }
 
 // DefaultLoader is the loader of a fresh install.
@@ -109,6 +118,7 @@ func DefaultLoader() Loader {
 		Migrate:         true,
 		StartupTimeout:  2 * time.Minute,
 		ShutdownTimeout: 20 * time.Second,
+		MemoryLimitMiB:  200,
 		Log:             logging.Default(),
 	}
 }
@@ -117,6 +127,9 @@ func DefaultLoader() Loader {
 func (c Loader) Validate() error {
 	if c.HealthAddr == "" {
 		return errors.New("-health-addr: must not be empty")
+	}
+	if c.MemoryLimitMiB < 0 {
+		return fmt.Errorf("-memory-limit-mib %d: want 0 (none) or more", c.MemoryLimitMiB)
 	}
 	if c.StartupTimeout <= 0 || c.ShutdownTimeout <= 0 {
 		return errors.New("-startup-timeout, -shutdown-timeout: want more than 0")
@@ -152,6 +165,7 @@ func LoadLoader(args []string, getenv func(string) string, usage io.Writer) (Loa
 	registerClickHouse(fs, &c.ClickHouse, &c.Migrate)
 	fs.DurationVar(&c.StartupTimeout, "startup-timeout", c.StartupTimeout, "how long to wait for ClickHouse at start-up")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "grace at shutdown")
+	fs.IntVar(&c.MemoryLimitMiB, "memory-limit-mib", c.MemoryLimitMiB, "the Go runtime's soft memory limit in MiB, 0 for none (the GOMEMLIMIT environment variable wins)")
 	registerLog(fs, &c.Log)
 	if err := parse(fs, "LOADER", args, getenv); err != nil {
 		return Loader{}, err

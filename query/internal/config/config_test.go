@@ -37,6 +37,7 @@ func TestValidationNamesTheSetting(t *testing.T) {
 	}
 	for setting, value := range map[string]string{
 		"LOADER_BATCH_ROWS": "0", "LOADER_BATCH_LINGER": "0s", "LOADER_ENRICHED_TOPIC": "events.raw", "LOADER_MAX_BACKOFF": "1ms",
+		"LOADER_MEMORY_LIMIT_MIB": "-1",
 	} {
 		_, err := config.LoadLoader(nil, env(map[string]string{setting: value}), io.Discard)
 		name := strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(setting, "LOADER_")), "_", "-")
