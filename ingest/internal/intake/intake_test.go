@@ -63,6 +63,24 @@ func TestParseEvent(t *testing.T) {
 	}
 }
 
+// TestParseErrorMessages pins the messages the OpenAPI spec shows as
+// examples (schemas/openapi/openapi.yaml); change both together.
+func TestParseErrorMessages(t *testing.T) {
+	lim := intake.DefaultLimits()
+	for body, want := range map[string]string{
+		`{"name":}`:      "body is not valid JSON at byte 8: invalid character '}' at start of value",
+		`[{"name":"x"}]`: "an event must be a JSON object, got an array",
+	} {
+		if _, err := intake.ParseEvent([]byte(body), lim); err == nil || err.Message != want {
+			t.Errorf("%s: got %+v, want message %q", body, err, want)
+		}
+	}
+	want := "a batch must be a JSON array of events (or NDJSON with Content-Type application/x-ndjson), got an object"
+	if _, err := intake.ParseBatch([]byte(`{"name":"a"}`), intake.FormatJSON, lim); err == nil || err.Message != want {
+		t.Errorf("batch of an object: got %+v, want message %q", err, want)
+	}
+}
+
 func TestParseEventClientUUID(t *testing.T) {
 	ev, err := intake.ParseEvent([]byte(`{"name":"x","uuid":"0190A3C4-1D2E-7F00-8000-00000000000A"}`), intake.DefaultLimits())
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // referenceParse is how ParseEvent read an event before it moved to
@@ -30,7 +32,8 @@ type referenceInput struct {
 	UUID json.RawMessage `json:"uuid"`
 }
 
-// referenceName decodes a name the way parseName did.
+// referenceName decodes a JSON string (a name, a uuid) the way the old
+// parser did.
 func referenceName(raw json.RawMessage) (string, bool) {
 	var s string
 	err := json.Unmarshal(raw, &s)
@@ -80,6 +83,10 @@ func FuzzParseEventMatchesEncodingJSON(f *testing.F) {
 		}
 		if ev.Name != strings.TrimSpace(name) || string(ev.Data) != string(data) {
 			t.Fatalf("%q: got name %q data %s; encoding/json gives name %q data %s", body, ev.Name, ev.Data, name, ref.Data)
+		}
+		if id, _ := referenceName(ref.UUID); (ev.ID == uuid.Nil) != (len(ref.UUID) == 0 || string(ref.UUID) == "null") ||
+			(ev.ID != uuid.Nil && !strings.EqualFold(ev.ID.String(), id)) {
+			t.Fatalf("%q: got uuid %s; encoding/json gives %s", body, ev.ID, ref.UUID)
 		}
 	})
 }

@@ -50,9 +50,8 @@ var ErrNotFound = errors.New("event not found")
 // The key is a PREWHERE: the primary key picks one granule in each part
 // that may hold the id, and ClickHouse then reads the event's other columns
 // only from the granule that does, not from all of them (18.16 does not move
-// conditions on key columns to PREWHERE itself). Over 10M rows in 5 parts
-// that took a lookup from 7-10 to 5-7 ms in clickhouse-client, and the
-// query stage's GET p50 from 6.3 to 3.4-3.9 ms (bench/PROFILE.md entry 12).
+// conditions on key columns to PREWHERE itself; bench/PROFILE.md entry 12
+// has the figures).
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (Row, error) {
 	rows, err := s.conn.Query(ctx, "SELECT "+columns+" FROM events PREWHERE id_time = ? AND id = ? ORDER BY version DESC LIMIT 1",
 		IDTime(id), id)
@@ -162,10 +161,10 @@ func (f Filter) located() bool {
 //   - candidates: the rows that match, the highest matching version of each
 //     event (duplicates of one version collapse here; received_ms is the
 //     same in every version, so grouping by it changes nothing). The box is
-//     a PREWHERE: ClickHouse reads latitude and longitude first and the
-//     other columns only around the rows inside the box. ClickHouse 18.16
-//     does not do that by itself for these conditions: over 10M rows the
-//     whole query took 0.38 s with the box in WHERE and 0.22 s in PREWHERE;
+//     a PREWHERE: ClickHouse filters on latitude and longitude as it reads
+//     them, before the other columns, and only the rows inside the box go
+//     on. ClickHouse 18.16 does not move these conditions by itself, and
+//     the query took twice as long without it (bench/PROFILE.md entry 9);
 //   - newer: the highest version of every event that has a version above
 //     the lowest enrichment version stored. Raw rows (version 0) have no
 //     location and never match, so every candidate is an enrichment, and
@@ -231,8 +230,10 @@ func finalSettings(ctx context.Context) context.Context {
 // over the key, sort and filter columns only. The second fetches those few
 // events by primary key, as Get does.
 func (s *Store) List(ctx context.Context, f Filter, after *Cursor, offset, limit int) ([]Row, error) {
-	box, rest := f.conditions()
-	if !f.located() {
+	var box, rest clause
+	if f.located() {
+		box, rest = f.conditions()
+	} else {
 		rest = f.where()
 	}
 	if after != nil {

@@ -188,7 +188,7 @@ func ClosedLoop(ctx context.Context, s *Sender, r Request, conns int, d time.Dur
 			for ctx.Err() == nil {
 				n, err := s.do(r)
 				if ctx.Err() != nil {
-					return // cut short by the end of the phase: not counted
+					return // ended after the phase: not counted
 				}
 				items.Add(int64(n))
 				if err != nil {
@@ -227,6 +227,8 @@ type Open struct {
 }
 
 // OpenLoop schedules rate requests per second for d and waits for them.
+// When ctx ends it sends no more; the requests in flight end on their own
+// (the Sender's timeouts bound them).
 func OpenLoop(ctx context.Context, s *Sender, r Request, rate float64, d time.Duration) Open {
 	interval := time.Duration(float64(time.Second) / rate)
 	n := int(d / interval)
@@ -240,7 +242,16 @@ func OpenLoop(ctx context.Context, s *Sender, r Request, rate float64, d time.Du
 	for i := range n {
 		at := start.Add(time.Duration(i) * interval)
 		if w := time.Until(at); w > 0 {
-			time.Sleep(w)
+			t := time.NewTimer(w)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			n = i // what was sent
+			break
 		}
 		wg.Add(1)
 		go func(i int, at time.Time) {
@@ -278,6 +289,7 @@ func OpenLoop(ctx context.Context, s *Sender, r Request, rate float64, d time.Du
 		return good[int(p*float64(len(good)-1))]
 	}
 	res.P50, res.P99, res.P999, res.Max = q(0.50), q(0.99), q(0.999), q(1)
+	lag = lag[:n]
 	slices.Sort(lag)
 	if n > 0 {
 		res.SendLagP99 = lag[int(0.99*float64(n-1))]

@@ -77,3 +77,17 @@ func TestLoopsBackToBack(t *testing.T) {
 		t.Errorf("open loop after closed ones: %+v", open)
 	}
 }
+
+// TestOpenLoopStopsWithItsContext: a cancelled run sends no more.
+func TestOpenLoopStopsWithItsContext(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusCreated) }))
+	defer srv.Close()
+	req := Request{URL: srv.URL, Body: []byte(`{}`), ContentType: "application/json", WantStatus: http.StatusCreated}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	open := OpenLoop(ctx, NewSender(4), req, 100, 10*time.Second)
+	if el := time.Since(t0); el > 2*time.Second || open.Sent == 0 || open.Sent > 20 || open.OK != open.Sent {
+		t.Errorf("after %v: %+v; want it to stop at about 10 requests", el, open)
+	}
+}
